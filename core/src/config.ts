@@ -1,0 +1,107 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The directory that holds package.json, plugins.json and (by default) data/. */
+export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+/** The plugin API version the core implements; plugin manifests declare a semver range against it. */
+export const PLUGIN_API_VERSION = '1.0.0';
+
+export interface QiaoConfig {
+  /** Where relative paths in this config are resolved from. */
+  root: string;
+  dataDir: string;
+  /** `sqlite:<file>` (default, under dataDir) or `postgres://…`. */
+  databaseUrl: string;
+  /** Moleculer transporter URL (e.g. `nats://127.0.0.1:4222`); none runs everything in one process. */
+  transporter: string | null;
+  nodeId: string;
+  /** Which service groups this process runs; see `core/src/services.ts`. */
+  services: string[];
+  gateway: { host: string; port: number };
+  admin: { host: string; port: number };
+  pluginsFile: string;
+  /** Where installed plugin packages go when installed from a tarball or an npm spec. */
+  pluginInstallDir: string;
+  licenceFile: string;
+  /**
+   * Files of extra Ed25519 public keys (PEM) trusted to sign licences, on top of the vendor keys in
+   * core/keys/. Meant for vendors' own test rigs; production sites leave it empty.
+   */
+  licenceTrustedKeyFiles: string[];
+  /** cron expression for the live licence re-check. */
+  licenceCheckCron: string;
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | false;
+  /** Company created on first start. */
+  companyName: string;
+  plugins: {
+    /** Liveness ping interval for plugin processes, ms. */
+    heartbeatMs: number;
+    /** A plugin process that misses a ping this long is killed and counted as a failure. */
+    heartbeatTimeoutMs: number;
+    /** Failures within `failureWindowMs` that turn a plugin `error-disabled`. */
+    maxFailures: number;
+    failureWindowMs: number;
+    /** Start plugin processes on boot (off for maintenance commands that only edit state). */
+    autostart: boolean;
+  };
+}
+
+export type ConfigOverrides = Partial<Omit<QiaoConfig, 'gateway' | 'admin' | 'plugins'>> & {
+  gateway?: Partial<QiaoConfig['gateway']>;
+  admin?: Partial<QiaoConfig['admin']>;
+  plugins?: Partial<QiaoConfig['plugins']>;
+};
+
+function int(value: string | undefined, fallback: number, name: string): number {
+  if (value === undefined || value === '') return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new Error(`config: ${name} must be a non-negative integer, got "${value}"`);
+  return n;
+}
+
+function list(value: string | undefined): string[] {
+  return (value ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+}
+
+/** Reads the configuration from the environment; every setting has a working default. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: ConfigOverrides = {}): QiaoConfig {
+  const root = overrides.root ?? env.QIAO_ROOT ?? PROJECT_ROOT;
+  const dataDir = path.resolve(root, overrides.dataDir ?? env.QIAO_DATA_DIR ?? 'data');
+  const logLevel = (env.QIAO_LOG_LEVEL ?? 'info') as QiaoConfig['logLevel'];
+  const base: QiaoConfig = {
+    root,
+    dataDir,
+    databaseUrl: env.DATABASE_URL || `sqlite:${path.join(dataDir, 'qiao.sqlite')}`,
+    transporter: env.TRANSPORTER || null,
+    nodeId: env.QIAO_NODE_ID || `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`,
+    services: env.QIAO_SERVICES ? list(env.QIAO_SERVICES) : ['all'],
+    gateway: { host: env.QIAO_HOST ?? '0.0.0.0', port: int(env.QIAO_GATEWAY_PORT, 7080, 'QIAO_GATEWAY_PORT') },
+    admin: { host: env.QIAO_ADMIN_HOST ?? '0.0.0.0', port: int(env.QIAO_ADMIN_PORT, 7003, 'QIAO_ADMIN_PORT') },
+    pluginsFile: path.resolve(root, env.QIAO_PLUGINS_FILE ?? 'plugins.json'),
+    pluginInstallDir: path.resolve(dataDir, 'plugins'),
+    licenceFile: path.resolve(dataDir, env.QIAO_LICENCE_FILE ?? 'licence.json'),
+    licenceTrustedKeyFiles: list(env.QIAO_LICENCE_TRUSTED_KEYS).map((f) => path.resolve(root, f)),
+    licenceCheckCron: env.QIAO_LICENCE_CHECK_CRON ?? '* * * * *',
+    logLevel: (logLevel as string) === 'off' ? false : logLevel,
+    companyName: env.QIAO_COMPANY_NAME ?? 'My Company',
+    plugins: {
+      heartbeatMs: int(env.QIAO_PLUGIN_HEARTBEAT_MS, 5000, 'QIAO_PLUGIN_HEARTBEAT_MS'),
+      heartbeatTimeoutMs: int(env.QIAO_PLUGIN_HEARTBEAT_TIMEOUT_MS, 15000, 'QIAO_PLUGIN_HEARTBEAT_TIMEOUT_MS'),
+      maxFailures: int(env.QIAO_PLUGIN_MAX_FAILURES, 3, 'QIAO_PLUGIN_MAX_FAILURES'),
+      failureWindowMs: int(env.QIAO_PLUGIN_FAILURE_WINDOW_MS, 3_600_000, 'QIAO_PLUGIN_FAILURE_WINDOW_MS'),
+      autostart: true,
+    },
+  };
+  return {
+    ...base,
+    ...overrides,
+    root,
+    dataDir,
+    gateway: { ...base.gateway, ...overrides.gateway },
+    admin: { ...base.admin, ...overrides.admin },
+    plugins: { ...base.plugins, ...overrides.plugins },
+  };
+}
