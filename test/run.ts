@@ -15,6 +15,11 @@ import Mocha from 'mocha';
 import pg from 'pg';
 import { pgAdminUrl } from './support/databases.ts';
 
+// A DATABASE_URL pointing at PostgreSQL is taken as the server to test on; it is then removed so no test
+// can fall back to it and write into a real database.
+if (!process.env.QIAO_TEST_PG_URL && /^postgres(ql)?:/.test(process.env.DATABASE_URL ?? '')) process.env.QIAO_TEST_PG_URL = process.env.DATABASE_URL;
+delete process.env.DATABASE_URL;
+
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const args = process.argv.slice(2);
 const noTypecheck = args.includes('--no-typecheck');

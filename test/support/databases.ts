@@ -19,6 +19,7 @@ export function testDialects(): TestDialect[] {
   return raw.split(',').map((d) => d.trim()).filter((d): d is TestDialect => d === 'sqlite' || d === 'postgres');
 }
 
+/** Where suites create their throw-away databases (the user must be allowed CREATE DATABASE). */
 export function pgAdminUrl(): string {
   return process.env.QIAO_TEST_PG_URL || 'postgres://postgres@127.0.0.1:5432/postgres';
 }
