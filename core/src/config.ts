@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 /** The plugin API version the core implements; plugin manifests declare a semver range against it. */
-export const PLUGIN_API_VERSION = '1.0.0';
+export { PLUGIN_API_VERSION } from '@qiao/plugin-api';
 
 export interface QiaoConfig {
   /** Where relative paths in this config are resolved from. */

@@ -1,4 +1,4 @@
-import type { ServiceSchema } from 'moleculer';
+import type { ActionSchema, Service, ServiceSchema } from 'moleculer';
 import type { QiaoConfig } from './config.ts';
 import type { Database } from './db/database.ts';
 
@@ -40,4 +40,22 @@ export function selectServices(selection: string[]): ServiceDefinition[] {
     else throw new Error(`unknown service "${item}": use all, core, gateway, admin or one of ${SERVICES.map((s) => s.name).join(', ')}`);
   }
   return SERVICES.filter((s) => wanted.has(s.name));
+}
+
+/** How an action is offered to admins: `rest` is `METHOD /path/:param`, mounted under /api/admin. */
+export interface AdminActionKeys {
+  /** true: any admin; 'super': super-admins only. */
+  admin: true | 'super';
+  rest: string;
+}
+
+type ServiceThis = Service & Record<string, any>;
+
+/**
+ * Marks an action as an admin action (reachable from the admin API and the `qiao` CLI). A function rather
+ * than bare keys because Moleculer's ActionSchema type has no room for them; at run time they are plain
+ * properties of the action definition, visible in the registry on every node.
+ */
+export function adminAction(def: ActionSchema<ServiceThis> & AdminActionKeys): ActionSchema<ServiceThis> {
+  return def;
 }

@@ -22,10 +22,15 @@ export interface LoggedEvent<P = unknown> {
 export async function appendEvent(db: Database, t: Transaction, topic: string, subject: string | null, payload: unknown): Promise<number> {
   if (db.dialect === 'postgres') await db.sequelize.query('SELECT pg_advisory_xact_lock(7080001)', { transaction: t });
   const cast = db.dialect === 'postgres' ? '?::json' : '?';
-  const [rows] = (await db.sequelize.query(
-    `INSERT INTO event_log (topic, subject, payload, created_at) VALUES (?, ?, ${cast}, ?) RETURNING seq`,
-    { replacements: [topic, subject, JSON.stringify(payload), new Date()], transaction: t },
-  )) as [Array<{ seq: number }>, unknown];
+  const sql = `INSERT INTO event_log (topic, subject, payload, created_at) VALUES (?, ?, ${cast}, ?)`;
+  const replacements = [topic, subject, JSON.stringify(payload), new Date()];
+  if (db.dialect === 'postgres') {
+    const rows = await db.sequelize.query<{ seq: number }>(`${sql} RETURNING seq`, { replacements, transaction: t, type: QueryTypes.SELECT });
+    return Number(rows[0].seq);
+  }
+  // Sequelize runs SQLite INSERTs without returning rows; the same connection knows the new rowid.
+  await db.sequelize.query(sql, { replacements, transaction: t });
+  const rows = await db.sequelize.query<{ seq: number }>('SELECT last_insert_rowid() AS seq', { transaction: t, type: QueryTypes.SELECT });
   return Number(rows[0].seq);
 }
 

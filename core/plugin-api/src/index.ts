@@ -1,0 +1,50 @@
+import type { ServiceSchema } from 'moleculer';
+import type { BeforeMessageStoredResult, LoggedEvent, PendingMessage, StoredMessage } from './hooks.ts';
+
+export type * from './manifest.ts';
+export type * from './hooks.ts';
+export { DURABLE_HOOK_TOPICS } from './manifest.ts';
+
+/** The plugin API version this package describes; manifests declare a range against it. */
+export const PLUGIN_API_VERSION = '1.0.0';
+
+export interface PluginLogger {
+  debug(...args: unknown[]): void;
+  info(...args: unknown[]): void;
+  warn(...args: unknown[]): void;
+  error(...args: unknown[]): void;
+}
+
+/** What every plugin callback is handed. Calls leave the plugin's process and are checked against its manifest. */
+export interface PluginContext<S = Record<string, unknown>> {
+  pluginId: string;
+  /** Validated settings, defaults filled in. A settings change restarts the plugin. */
+  settings: S;
+  /** A folder that belongs to this plugin alone, kept across restarts and upgrades. */
+  dataDir: string;
+  logger: PluginLogger;
+  /** Calls a broker action (the core's, another plugin's, or one of its own). */
+  call<T = unknown>(action: string, params?: unknown): Promise<T>;
+  /** Emits a broker event (a wake-up for others, never the record of anything). */
+  emit(event: string, payload?: unknown): Promise<void>;
+}
+
+export interface PluginDefinition<S = Record<string, unknown>> {
+  /** Moleculer services the plugin runs; their actions become callable across the cluster. */
+  services?: (ctx: PluginContext<S>) => ServiceSchema[];
+  hooks?: {
+    beforeMessageStored?: (message: PendingMessage, ctx: PluginContext<S>) => Promise<BeforeMessageStoredResult> | BeforeMessageStoredResult;
+    /** Called once per committed message, in commit order, also for those sent while the plugin was off. */
+    afterMessageStored?: (event: LoggedEvent<StoredMessage>, ctx: PluginContext<S>) => Promise<void> | void;
+    onOrgChanged?: (event: LoggedEvent, ctx: PluginContext<S>) => Promise<void> | void;
+  };
+  /** Broker events the plugin listens to (must be listed in `permissions.events`). */
+  events?: Record<string, (payload: unknown, ctx: PluginContext<S>) => Promise<void> | void>;
+  start?: (ctx: PluginContext<S>) => Promise<void> | void;
+  stop?: (ctx: PluginContext<S>) => Promise<void> | void;
+}
+
+/** Identity function that gives a plugin module its types: `export default definePlugin({...})`. */
+export function definePlugin<S = Record<string, unknown>>(definition: PluginDefinition<S>): PluginDefinition<S> {
+  return definition;
+}
