@@ -1,9 +1,19 @@
 import type { ServiceSchema } from 'moleculer';
+import type { DataTypes, QueryInterface } from 'sequelize';
 import type { BeforeMessageStoredResult, LoggedEvent, PendingMessage, StoredMessage } from './hooks.ts';
 
 export type * from './manifest.ts';
 export type * from './hooks.ts';
 export { DURABLE_HOOK_TOPICS } from './manifest.ts';
+
+/**
+ * A plugin migration module (`migrations/0001-name.ts` exporting `up`, and `down` for `uninstall --purge`).
+ * The host runs them under the plugin's id before the plugin starts; they must work on SQLite and PostgreSQL.
+ */
+export type PluginMigration = (params: {
+  context: { qi: QueryInterface; DataTypes: typeof DataTypes; dialect: 'sqlite' | 'postgres' };
+  name: string;
+}) => Promise<void>;
 
 /** The plugin API version this package describes; manifests declare a range against it. */
 export const PLUGIN_API_VERSION = '1.0.0';
@@ -15,6 +25,15 @@ export interface PluginLogger {
   error(...args: unknown[]): void;
 }
 
+/** The plugin's way to its own tables (`permissions.database` in the manifest). SQL with `?` placeholders. */
+export interface PluginDatabase {
+  dialect: 'sqlite' | 'postgres';
+  /** Rows of a SELECT (or of an INSERT … RETURNING on PostgreSQL). */
+  query<T = Record<string, unknown>>(sql: string, replacements?: unknown[]): Promise<T[]>;
+  /** Runs a statement that returns no rows. */
+  execute(sql: string, replacements?: unknown[]): Promise<void>;
+}
+
 /** What every plugin callback is handed. Calls leave the plugin's process and are checked against its manifest. */
 export interface PluginContext<S = Record<string, unknown>> {
   pluginId: string;
@@ -23,6 +42,8 @@ export interface PluginContext<S = Record<string, unknown>> {
   /** A folder that belongs to this plugin alone, kept across restarts and upgrades. */
   dataDir: string;
   logger: PluginLogger;
+  /** Present when the manifest asks for `permissions.database`. */
+  db?: PluginDatabase;
   /** Calls a broker action (the core's, another plugin's, or one of its own). */
   call<T = unknown>(action: string, params?: unknown): Promise<T>;
   /** Emits a broker event (a wake-up for others, never the record of anything). */

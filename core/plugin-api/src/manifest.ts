@@ -38,6 +38,11 @@ export interface PluginManifest {
     events?: string[];
     /** Broker events it may emit. */
     emits?: string[];
+    /**
+     * A connection to the platform database for the plugin's own tables (made by its `migrations`).
+     * Shown to the admin as a permission because the connection is not confined to those tables.
+     */
+    database?: boolean;
   };
   hooks?: {
     beforeMessageStored?: HookDeclaration;

@@ -20,6 +20,8 @@ export interface InitMessage {
   settings: Record<string, unknown>;
   dataDir: string;
   logLevel: string | false;
+  /** Only for plugins whose manifest asks for `permissions.database`. */
+  databaseUrl: string | null;
 }
 
 /** What the plugin process offers once started. */

@@ -27,6 +27,7 @@ const MANIFEST_SCHEMA = {
         actions: { type: 'array', items: { type: 'string', pattern: ACTION_PATTERN }, maxItems: 500 },
         events: { type: 'array', items: { type: 'string', pattern: ACTION_PATTERN }, maxItems: 500 },
         emits: { type: 'array', items: { type: 'string', pattern: ACTION_PATTERN }, maxItems: 500 },
+        database: { type: 'boolean' },
       },
     },
     hooks: {

@@ -14,6 +14,7 @@ export interface PluginProcessOptions {
   settings: Record<string, unknown>;
   dataDir: string;
   logLevel: string | false;
+  databaseUrl: string | null;
   heartbeatMs: number;
   heartbeatTimeoutMs: number;
   startTimeoutMs: number;
@@ -120,6 +121,7 @@ export class PluginProcess extends EventEmitter {
       settings: o.settings,
       dataDir: o.dataDir,
       logLevel: o.logLevel,
+      databaseUrl: o.databaseUrl,
     });
     return readyPromise;
   }

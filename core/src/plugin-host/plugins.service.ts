@@ -447,6 +447,7 @@ export default function pluginsService({ config, db }: ServiceDeps): ServiceSche
           settings: rec.settings,
           dataDir: path.join(config.dataDir, 'plugin-data', rec.id),
           logLevel: config.logLevel,
+          databaseUrl: loaded.manifest.permissions?.database ? config.databaseUrl : null,
           heartbeatMs: config.plugins.heartbeatMs,
           heartbeatTimeoutMs: config.plugins.heartbeatTimeoutMs,
           startTimeoutMs: START_TIMEOUT_MS,

@@ -7,6 +7,8 @@
 import fs from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import moleculer, { type ServiceSchema } from 'moleculer';
+import { QueryTypes } from 'sequelize';
+import { openDatabase, type Database } from '../db/database.ts';
 import { DURABLE_HOOK_TOPICS, type DurableHook, type LoggedEvent, type PluginContext, type PluginDefinition } from '@qiao/plugin-api';
 import { serializeError, type HostToPlugin, type InitMessage, type PluginToHost, type SerializedError } from './ipc-protocol.ts';
 
@@ -116,11 +118,21 @@ async function main(init: InitMessage): Promise<void> {
   });
   const logger = broker.getLogger('plugin', { id: init.pluginId });
   fs.mkdirSync(init.dataDir, { recursive: true });
+  const db: Database | null = init.databaseUrl ? openDatabase(init.databaseUrl, { poolMax: 3 }) : null;
   const ctx: PluginContext = {
     pluginId: init.pluginId,
     settings: init.settings,
     dataDir: init.dataDir,
     logger,
+    db: db
+      ? {
+          dialect: db.dialect,
+          query: <T>(sql: string, replacements: unknown[] = []) => db.sequelize.query(sql, { replacements, type: QueryTypes.SELECT }) as unknown as Promise<T[]>,
+          execute: async (sql: string, replacements: unknown[] = []) => {
+            await db.sequelize.query(sql, { replacements });
+          },
+        }
+      : undefined,
     call: <T>(action: string, params?: unknown) => broker.call(action, params as Record<string, unknown>) as Promise<T>,
     emit: async (event: string, payload?: unknown) => {
       await broker.emit(event, payload);
@@ -172,6 +184,7 @@ async function main(init: InitMessage): Promise<void> {
     await Promise.allSettled(consumers);
     await definition.stop?.(ctx);
     await broker.stop();
+    await db?.close();
     process.exit(0);
   };
   process.on('message', (raw: HostToPlugin) => {
