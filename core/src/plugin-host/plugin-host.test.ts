@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { QueryTypes } from 'sequelize';
@@ -252,5 +253,20 @@ forEachDatabase('plugin host', ({ url }) => {
     assert.deepEqual((await rig.app.broker.call<{ plugins: unknown[] }>('plugins.list')).plugins, []);
     assert.deepEqual(JSON.parse(fs.readFileSync(rig.pluginsFile, 'utf8')).plugins, []);
     await assert.rejects(rig.app.broker.call('strict.crash'), /not found|not available/i);
+  });
+
+  it('installs a packaged (tarball) plugin into the plugin folder, runs it, and uninstalls it', async function () {
+    this.timeout(60_000);
+    rig = await startHost(url(), []);
+    const packed = execFileSync('npm', ['pack', '--silent', '--pack-destination', rig.dir, src('packaged-js')], { encoding: 'utf8' }).trim().split('\n').pop()!;
+    const view = await rig.app.broker.call<{ id: string; source: string; status: string }, object>('plugins.install', { source: path.join(rig.dir, packed) });
+    assert.equal(view.id, 'com.qiao.test.packaged');
+    assert.equal(view.source, 'qiao-test-packaged-plugin');
+    assert.ok(fs.existsSync(path.join(rig.dir, 'data', 'plugins', 'node_modules', 'qiao-test-packaged-plugin', 'plugin.json')));
+    await rig.app.broker.call('plugins.enable', { id: view.id });
+    assert.equal(await rig.app.broker.call('packaged.hello'), 'hello from a tarball');
+    await rig.app.broker.call('plugins.uninstall', { id: view.id });
+    assert.ok(!fs.existsSync(path.join(rig.dir, 'data', 'plugins', 'node_modules', 'qiao-test-packaged-plugin')));
+    await assert.rejects(rig.app.broker.call('plugins.install', { source: path.join(rig.dir, 'nope.tgz') }), (err: Error & { type: string }) => err.type === 'QIAO_PLUGIN_INSTALL_FAILED');
   });
 });
