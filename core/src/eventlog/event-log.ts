@@ -20,7 +20,7 @@ export interface LoggedEvent<P = unknown> {
  * it held only for the insert and the commit. SQLite has a single writer and needs nothing.
  */
 export async function appendEvent(db: Database, t: Transaction, topic: string, subject: string | null, payload: unknown): Promise<number> {
-  if (db.dialect === 'postgres') await db.sequelize.query('SELECT pg_advisory_xact_lock(7080001)', { transaction: t });
+  await lockEventLog(db, t);
   const cast = db.dialect === 'postgres' ? '?::json' : '?';
   const sql = `INSERT INTO event_log (topic, subject, payload, created_at) VALUES (?, ?, ${cast}, ?)`;
   const replacements = [topic, subject, JSON.stringify(payload), new Date()];
@@ -32,6 +32,15 @@ export async function appendEvent(db: Database, t: Transaction, topic: string, s
   await db.sequelize.query(sql, { replacements, transaction: t });
   const rows = await db.sequelize.query<{ seq: number }>('SELECT last_insert_rowid() AS seq', { transaction: t, type: QueryTypes.SELECT });
   return Number(rows[0].seq);
+}
+
+/**
+ * Takes the event log's write lock for the rest of the transaction (PostgreSQL only; SQLite has one writer).
+ * Transaction-scoped advisory locks are re-entrant, so a writer whose own rows carry ids that readers page
+ * by (messages.id) takes it first: those ids then follow commit order too.
+ */
+export async function lockEventLog(db: Database, transaction: Transaction): Promise<void> {
+  if (db.dialect === 'postgres') await db.sequelize.query('SELECT pg_advisory_xact_lock(7080001)', { transaction });
 }
 
 /** Topics match exactly or by a trailing `*` (`message.*`). */
