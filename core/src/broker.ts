@@ -16,6 +16,8 @@ export function createBroker(config: QiaoConfig, extra: Partial<BrokerOptions> =
     // (a message's client id), so the retry belongs to them.
     retryPolicy: { enabled: false },
     registry: { strategy: 'RoundRobin', preferLocal: true },
+    // The broker's own signal handler exits before storage is closed; `qiao start` installs one that does both.
+    skipProcessEventRegistration: true,
     ...extra,
   });
 }

@@ -4,7 +4,7 @@ import { QueryTypes, type Transaction } from 'sequelize';
 import { generatePassword, hashPassword, verifyPassword } from '../auth/password.ts';
 import type { Database } from '../db/database.ts';
 import { qiaoError } from '../errors.ts';
-import type { ServiceDeps } from '../services.ts';
+import { adminAction, type ServiceDeps } from '../services.ts';
 
 export interface AdminIdentity {
   id: number;
@@ -61,13 +61,15 @@ export default function systemService({ config, db }: ServiceDeps): ServiceSchem
           return this.bootstrap();
         },
       },
-      info: {
+      info: adminAction({
+        admin: true,
+        rest: 'GET /system/info',
         async handler() {
           const company = await getSetting<{ name: string; buin: number }>(db, 'company');
           const installedAt = await getSetting<string>(db, 'installed_at');
           return { company, installedAt, dialect: db.dialect, nodeId: config.nodeId };
         },
-      },
+      }),
       'settings.get': {
         params: { key: { type: 'string', min: 1, max: 100 } },
         async handler(ctx: Context<{ key: string }>) {
@@ -81,33 +83,38 @@ export default function systemService({ config, db }: ServiceDeps): ServiceSchem
           return { key: ctx.params.key };
         },
       },
-      'admins.create': {
+      'admins.create': adminAction({
+        admin: 'super',
+        rest: 'POST /admins',
         params: {
           account: { type: 'string', min: 1, max: 64, pattern: /^[A-Za-z0-9._@-]+$/ },
           password: { type: 'string', min: 8, max: 128 },
           displayName: { type: 'string', optional: true, max: 100 },
           role: { type: 'enum', values: ['super', 'admin'], optional: true },
+          mustChangePassword: { type: 'boolean', optional: true },
         },
-        async handler(ctx: Context<{ account: string; password: string; displayName?: string; role?: 'super' | 'admin' }>) {
-          const { account, password, displayName, role = 'admin' } = ctx.params;
+        async handler(ctx: Context<{ account: string; password: string; displayName?: string; role?: 'super' | 'admin'; mustChangePassword?: boolean }>) {
+          const { account, password, displayName, role = 'admin', mustChangePassword = false } = ctx.params;
           const [existing] = await db.sequelize.query<{ id: number }>('SELECT id FROM admins WHERE account = ?', {
             replacements: [account],
             type: QueryTypes.SELECT,
           });
           if (existing) throw qiaoError('QIAO_CONFLICT', `admin account "${account}" already exists`, { field: 'account' });
-          await this.insertAdmin(account, displayName ?? account, password, role, false);
+          await this.insertAdmin(account, displayName ?? account, password, role, mustChangePassword);
           return { account, role };
         },
-      },
-      'admins.resetPassword': {
+      }),
+      'admins.resetPassword': adminAction({
+        admin: 'super',
+        rest: 'POST /admins/:account/reset-password',
         params: { account: { type: 'string', min: 1, max: 64 }, password: { type: 'string', optional: true, min: 8, max: 128 } },
         async handler(ctx: Context<{ account: string; password?: string }>) {
           const password = ctx.params.password ?? generatePassword();
-          const [, meta] = (await db.sequelize.query(
+          // UPDATE type: both dialects then report the affected-row count.
+          const [, changed] = await db.sequelize.query(
             'UPDATE admins SET password_hash = ?, must_change_password = ?, enabled = ?, updated_at = ? WHERE account = ?',
-            { replacements: [await hashPassword(password), !ctx.params.password, true, new Date(), ctx.params.account] },
-          )) as [unknown, unknown];
-          const changed = db.dialect === 'postgres' ? (meta as { rowCount: number }).rowCount : (meta as { changes: number }).changes;
+            { replacements: [await hashPassword(password), !ctx.params.password, true, new Date(), ctx.params.account], type: QueryTypes.UPDATE },
+          );
           if (!changed) throw qiaoError('QIAO_NOT_FOUND', `admin account "${ctx.params.account}" does not exist`, { field: 'account' });
           // A reset signs the account out everywhere.
           await db.sequelize.query('DELETE FROM admin_sessions WHERE admin_id IN (SELECT id FROM admins WHERE account = ?)', {
@@ -115,15 +122,17 @@ export default function systemService({ config, db }: ServiceDeps): ServiceSchem
           });
           return { account: ctx.params.account, password: ctx.params.password ? undefined : password };
         },
-      },
-      'admins.list': {
+      }),
+      'admins.list': adminAction({
+        admin: 'super',
+        rest: 'GET /admins',
         async handler() {
           return db.sequelize.query(
             'SELECT account, display_name AS "displayName", role, enabled, must_change_password AS "mustChangePassword" FROM admins ORDER BY id',
             { type: QueryTypes.SELECT },
           );
         },
-      },
+      }),
       'admins.login': {
         params: { account: { type: 'string', min: 1, max: 64 }, password: { type: 'string', min: 1, max: 256 } },
         async handler(ctx: Context<{ account: string; password: string }>) {
