@@ -22,6 +22,7 @@ export interface ServiceDefinition {
  */
 export const SERVICES: ServiceDefinition[] = [
   { name: 'system', group: 'core', needsDb: true, load: async () => (await import('./system/system.service.ts')).default },
+  { name: 'org', group: 'core', needsDb: true, load: async () => (await import('./org/org.service.ts')).default },
   { name: 'licence', group: 'core', needsDb: true, load: async () => (await import('./licence/licence.service.ts')).default },
   { name: 'eventlog', group: 'core', needsDb: true, load: async () => (await import('./eventlog/eventlog.service.ts')).default },
   { name: 'im', group: 'core', needsDb: true, load: async () => (await import('./im/im.service.ts')).default },
