@@ -13,6 +13,8 @@ export interface QiaoConfig {
   /** Where relative paths in this config are resolved from. */
   root: string;
   dataDir: string;
+  /** Uploaded files and images (content-addressed); on a disk with room for the retention period. */
+  filesDir: string;
   /** `sqlite:<file>` (default, under dataDir) or `postgres://…`. */
   databaseUrl: string;
   /** Moleculer transporter URL (e.g. `nats://127.0.0.1:4222`); none runs everything in one process. */
@@ -74,6 +76,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Conf
   const base: QiaoConfig = {
     root,
     dataDir,
+    filesDir: path.resolve(dataDir, env.QIAO_FILES_DIR ?? 'files'),
     databaseUrl: env.DATABASE_URL || `sqlite:${path.join(dataDir, 'qiao.sqlite')}`,
     transporter: env.TRANSPORTER || null,
     nodeId: env.QIAO_NODE_ID || `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`,

@@ -151,7 +151,7 @@ export function createAdminHttp(broker: moleculer.ServiceBroker, cliToken: () =>
       },
     }),
   );
-  app.use(operationLog());
+  app.use(operationLog(broker));
   app.use(fixed.routes());
   app.use(async (ctx, next) => generated(ctx, next));
 

@@ -37,3 +37,31 @@ export function generatePassword(length = 16): string {
   // Guarantee the classes the strong-password policy asks for.
   return `${out.slice(0, length - 3)}A7#`;
 }
+
+/** The strong-password rule admins switch on (Youdu's 高强度密码): 8–16 characters, all four classes. */
+export const STRONG_POLICY = { min: 8, max: 16 } as const;
+/** With the strong rule off, a password still has to be long enough not to be guessed in the lockout window. */
+export const BASIC_POLICY = { min: 6, max: 128 } as const;
+
+const CONTROL = /[\u0000-\u001f\u007f]/;
+
+/**
+ * Why `password` breaks the policy, or null when it is acceptable. One sentence, for the person choosing
+ * it; the caller names the field.
+ */
+export function passwordProblem(password: string, strong: boolean): string | null {
+  const length = [...password].length;
+  if (CONTROL.test(password)) return 'must not contain control characters';
+  if (!strong) {
+    if (length < BASIC_POLICY.min) return `must be at least ${BASIC_POLICY.min} characters long`;
+    if (length > BASIC_POLICY.max) return `must be at most ${BASIC_POLICY.max} characters long`;
+    return null;
+  }
+  if (length < STRONG_POLICY.min || length > STRONG_POLICY.max) return `must be ${STRONG_POLICY.min}–${STRONG_POLICY.max} characters long (strong-password policy)`;
+  const missing: string[] = [];
+  if (!/[A-Z]/.test(password)) missing.push('an upper-case letter');
+  if (!/[a-z]/.test(password)) missing.push('a lower-case letter');
+  if (!/[0-9]/.test(password)) missing.push('a digit');
+  if (!/[^A-Za-z0-9]/.test(password)) missing.push('a special character');
+  return missing.length ? `must contain ${missing.join(', ')} (strong-password policy)` : null;
+}

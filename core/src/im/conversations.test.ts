@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { forEachDatabase } from '../../../test/support/databases.ts';
 import type { Conversation } from './conversations.ts';
-import { queryRows } from './sql.ts';
+import { queryRows } from '../db/sql.ts';
 import { insertUser, insertUsers, rejectsWith, startImApp } from './test-helpers.ts';
 
 forEachDatabase('im conversations', ({ url }) => {
@@ -67,6 +67,23 @@ forEachDatabase('im conversations', ({ url }) => {
     await rejectsWith(create({ type: 'discussion', members: [bob], createdBy: 999_998 }), 'QIAO_NOT_FOUND', 'createdBy');
     const gone = await insertUser(app.db, undefined, 'resigned');
     await rejectsWith(create({ type: 'single', members: [gone], createdBy: alice }), 'QIAO_FORBIDDEN', 'members');
+  });
+
+  it('shows a conversation to its members only, and lists a user’s conversations newest activity first', async () => {
+    const [x, y, z] = await insertUsers(app.db, 3);
+    const group = await create({ type: 'discussion', members: [y], name: 'Pair plus', createdBy: x });
+    const chat = await create({ type: 'single', members: [z], createdBy: x });
+    assert.deepEqual(await app.broker.call('im.conversations.get', { userId: y, conversationId: group.id }), group);
+    await rejectsWith(app.broker.call('im.conversations.get', { userId: z, conversationId: group.id }), 'QIAO_NOT_A_MEMBER', 'userId');
+    await rejectsWith(app.broker.call('im.conversations.get', { userId: z, conversationId: 'd:missing' }), 'QIAO_CONVERSATION_NOT_FOUND', 'conversationId');
+    const m = await app.broker.call<{ id: number }, object>('im.send', { conversationId: group.id, senderId: y, clientMsgId: 'c-1', type: 'text', body: { text: 'hi' } });
+    const { conversations } = await app.broker.call<{ conversations: Array<Record<string, unknown>> }, object>('im.conversations.list', { userId: x });
+    assert.deepEqual(conversations, [
+      { id: group.id, type: 'discussion', name: 'Pair plus', role: 'owner', memberCount: 2, lastMessageId: m.id, lastReadId: 0, unread: 1, dissolvedAt: null, announcement: null },
+      { id: chat.id, type: 'single', name: null, role: 'member', memberCount: 2, lastMessageId: 0, lastReadId: 0, unread: 0, dissolvedAt: null, announcement: null },
+    ]);
+    assert.deepEqual(group.permissions, { invite: 'members', leave: true, rename: 'members', announce: 'members', upload: 'members' });
+    assert.equal(chat.permissions, null);
   });
 
   it('refuses malformed input with the field named', async () => {

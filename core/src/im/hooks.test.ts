@@ -3,7 +3,7 @@ import type { Service } from 'moleculer';
 import { forEachDatabase } from '../../../test/support/databases.ts';
 import type { Conversation } from './conversations.ts';
 import type { StoredMessage } from './messages.ts';
-import { queryRows } from './sql.ts';
+import { queryRows } from '../db/sql.ts';
 import { fixturePluginHost, insertUsers, rejectsWith, startImApp } from './test-helpers.ts';
 
 forEachDatabase('im beforeMessageStored hook', ({ url }) => {

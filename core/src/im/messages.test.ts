@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { forEachDatabase } from '../../../test/support/databases.ts';
 import type { Conversation } from './conversations.ts';
 import { storeMessage, type StoredMessage } from './messages.ts';
-import { queryRows } from './sql.ts';
+import { queryRows } from '../db/sql.ts';
 import { insertUser, insertUsers, rejectsWith, startImApp } from './test-helpers.ts';
 
 interface Page {
@@ -56,6 +56,15 @@ forEachDatabase('im messages', ({ url }) => {
     assert.deepEqual((await list({ userId: bob, after: m1.id })).messages, [m2]);
     assert.deepEqual((await list({ userId: bob, after: before, limit: 1 })).messages, [m1]);
     assert.deepEqual((await list({ userId: bob, after: m2.id })), { messages: [], last: m2.id });
+  });
+
+  it('pages backwards through history with before, oldest first within a page', async () => {
+    const sent: Array<{ id: number }> = [];
+    for (let i = 0; i < 5; i++) sent.push(await send({ senderId: alice, clientMsgId: `back-${i}`, body: { text: `b${i}` } }));
+    const page = await list({ userId: bob, before: sent[4].id, limit: 2 });
+    assert.deepEqual(page.messages.map((m) => m.id), [sent[2].id, sent[3].id]);
+    const older = await list({ userId: bob, before: sent[2].id, after: sent[0].id, limit: 10 });
+    assert.deepEqual(older.messages.map((m) => m.id), [sent[1].id]);
   });
 
   it('stores a send retried three times with one clientMsgId once, answering the same message each time', async () => {

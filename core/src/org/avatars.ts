@@ -4,7 +4,7 @@ import path from 'node:path';
 import type { Database } from '../db/database.ts';
 import { qiaoError } from '../errors.ts';
 import type { OrgTx } from './org-write.ts';
-import { exec } from './sql.ts';
+import { exec } from '../db/sql.ts';
 import { findUser } from './users.ts';
 
 /**

@@ -3,7 +3,7 @@ import type { Database } from '../db/database.ts';
 import { qiaoError } from '../errors.ts';
 import { LIMITS, checkText, type FieldProblem } from './fields.ts';
 import type { OrgTx } from './org-write.ts';
-import { bool, exec, jsonParam, parseJson, select } from './sql.ts';
+import { bool, exec, jsonParam, parseJson, select } from '../db/sql.ts';
 
 /** Admin-defined person attributes (工龄, 政治面貌…); values live in `users.custom_fields` by key. */
 export const CUSTOM_FIELD_TYPES = ['text', 'number', 'date', 'select'] as const;

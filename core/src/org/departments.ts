@@ -4,7 +4,7 @@ import { qiaoError } from '../errors.ts';
 import { LIMITS, checkText, type FieldProblem } from './fields.ts';
 import type { OrgTx } from './org-write.ts';
 import { assertWritable, type WriteOrigin } from './read-only.ts';
-import { exec, inList, chunks, queryRows, select } from './sql.ts';
+import { exec, inList, chunked, queryRows, select } from '../db/sql.ts';
 import { addTombstone } from './tombstones.ts';
 import { DepartmentTree } from './tree.ts';
 
@@ -175,7 +175,7 @@ export async function updateDepartment(db: Database, w: OrgTx, origin: WriteOrig
  * see them can have changed, and each viewer's delta must re-decide them.
  */
 export async function touchPlacement(db: Database, w: OrgTx, departmentIds: number[]): Promise<void> {
-  for (const part of chunks(departmentIds, 500)) {
+  for (const part of chunked(departmentIds, 500)) {
     await exec(db, `UPDATE departments SET version = ?, placement_version = ? WHERE id IN ${inList(part.length)}`, [w.version, w.version, ...part], w.t);
     await exec(
       db,

@@ -4,7 +4,7 @@ import { listCustomFields, type CustomFieldDef, type CustomValues } from './cust
 import { loadDepartments, type Department } from './departments.ts';
 import { readMeta } from './org-write.ts';
 import { displaySettings, type DisplaySettings } from './settings.ts';
-import { select } from './sql.ts';
+import { select } from '../db/sql.ts';
 import { DepartmentTree } from './tree.ts';
 import { loadMemberships, parseSecrecy, type Membership } from './users.ts';
 import { departmentVisible, listRules, policyFor, visibleMemberships, type Policy, type VisibilityRule } from './visibility.ts';

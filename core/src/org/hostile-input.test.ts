@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { forEachDatabase } from '../../../test/support/databases.ts';
-import { select } from './sql.ts';
+import { select } from '../db/sql.ts';
 import { rejectsWith, startOrgApp, type OrgApp } from './test-kit.ts';
 
 /** Text that breaks naive SQL, LIKE patterns, Sequelize replacements and HTML, in one go. */

@@ -1,7 +1,7 @@
 import { QueryTypes, type Transaction } from 'sequelize';
 import type { Database } from '../db/database.ts';
 import { appendEvent } from '../eventlog/event-log.ts';
-import { queryRows } from '../im/sql.ts';
+import { queryRows } from '../db/sql.ts';
 import type { UserStatus } from './fields.ts';
 
 export interface OrgEvent {

@@ -1,6 +1,6 @@
 import { QueryTypes, type Transaction } from 'sequelize';
 import type { Database } from '../db/database.ts';
-import { jsonParam, parseJson } from '../im/sql.ts';
+import { jsonParam, parseJson } from '../db/sql.ts';
 
 /**
  * The org's system settings (rows of `system_settings`, the same key/value store `system.settings.get|set`

@@ -1,6 +1,6 @@
 import type { Database } from '../db/database.ts';
 import { readMeta, setMeta, type OrgTx } from './org-write.ts';
-import { exec, select } from './sql.ts';
+import { exec, select } from '../db/sql.ts';
 import { tombstoneDays } from './settings.ts';
 
 export type TombstoneKind = 'department' | 'user';

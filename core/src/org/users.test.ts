@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { forEachDatabase } from '../../../test/support/databases.ts';
 import { readEvents } from '../eventlog/event-log.ts';
-import { select } from './sql.ts';
+import { select } from '../db/sql.ts';
 import { addUser, buildTree, rejectsWith, startOrgApp, type OrgApp } from './test-kit.ts';
 
 const PNG = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==', 'base64');

@@ -19,7 +19,7 @@ import {
 } from './fields.ts';
 import type { OrgTx } from './org-write.ts';
 import { assertWritable, type WriteOrigin } from './read-only.ts';
-import { bool, chunks, exec, inList, jsonParam, parseJson, placeholders, queryRows, select } from './sql.ts';
+import { bool, chunked, exec, inList, jsonParam, likePattern, parseJson, placeholders, queryRows, select } from '../db/sql.ts';
 
 export interface Membership {
   departmentId: number;
@@ -138,7 +138,7 @@ export async function loadMemberships(db: Database, userIds: number[] | null, tr
   const sql = 'SELECT user_id, department_id, position, weight FROM user_departments';
   if (userIds === null) add(await select<MembershipRow>(db, `${sql} ORDER BY user_id, weight DESC, department_id`, [], transaction));
   else {
-    for (const part of chunks(userIds, 500)) {
+    for (const part of chunked(userIds, 500)) {
       if (part.length) add(await select<MembershipRow>(db, `${sql} WHERE user_id IN ${inList(part.length)} ORDER BY user_id, weight DESC, department_id`, part, transaction));
     }
   }
@@ -457,8 +457,8 @@ export async function listUsers(db: Database, q: ListUsersQuery): Promise<{ tota
     order = 'm.weight DESC, u.account, u.id';
   }
   if (q.search) {
-    const pattern = `%${q.search.toLowerCase().replace(/[!%_]/g, (c) => `!${c}`)}%`;
-    where.push("(LOWER(u.account) LIKE ? ESCAPE '!' OR LOWER(u.name) LIKE ? ESCAPE '!')");
+    const pattern = likePattern(q.search.toLowerCase());
+    where.push("(LOWER(u.account) LIKE ? ESCAPE '\\' OR LOWER(u.name) LIKE ? ESCAPE '\\')");
     args.push(pattern, pattern);
   }
   const whereSql = where.length ? ` WHERE ${where.join(' AND ')}` : '';

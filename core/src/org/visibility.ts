@@ -3,7 +3,7 @@ import type { Database } from '../db/database.ts';
 import { qiaoError } from '../errors.ts';
 import { LIMITS, checkText } from './fields.ts';
 import type { OrgTx } from './org-write.ts';
-import { exec, jsonParam, parseJson, queryRows, select } from './sql.ts';
+import { exec, jsonParam, parseJson, queryRows, select } from '../db/sql.ts';
 import type { DepartmentTree } from './tree.ts';
 import type { Membership } from './users.ts';
 

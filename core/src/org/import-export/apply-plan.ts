@@ -6,7 +6,7 @@ import type { AuthType, Gender, UserStatus } from '../fields.ts';
 import type { OrgTx } from '../org-write.ts';
 import { sourceLabel, type WriteOrigin } from '../read-only.ts';
 import { readOnlySources } from '../settings.ts';
-import { chunks, exec, inList, placeholders, queryRows, select } from '../sql.ts';
+import { chunked, exec, inList, placeholders, queryRows, select } from '../../db/sql.ts';
 import { DepartmentTree } from '../tree.ts';
 import { loadMemberships, parseSecrecy, type Membership, type Secrecy } from '../users.ts';
 import { importRefused, type ImportProblem } from './problems.ts';
@@ -221,10 +221,10 @@ export async function applyPlan(db: Database, w: OrgTx, origin: WriteOrigin, pla
     // A department that moved under the import may now sit where someone may or may not see it.
     const tree = new DepartmentTree(await loadDepartments(db, w.t));
     const ids = [...tree.expand(moved)];
-    for (const part of chunks(ids, BATCH)) {
+    for (const part of chunked(ids, BATCH)) {
       await exec(db, `UPDATE departments SET version = ?, placement_version = ? WHERE id IN ${inList(part.length)}`, [w.version, w.version, ...part], w.t);
     }
-    for (const part of chunks(ids, BATCH)) {
+    for (const part of chunked(ids, BATCH)) {
       await exec(db, `UPDATE users SET version = ?, placement_version = ? WHERE id IN (SELECT user_id FROM user_departments WHERE department_id IN ${inList(part.length)})`, [w.version, w.version, ...part], w.t);
     }
   }
@@ -414,7 +414,7 @@ export async function applyPlan(db: Database, w: OrgTx, origin: WriteOrigin, pla
   // New people: one INSERT per batch; their ids come back by account.
   const j = db.dialect === 'postgres' ? (i: number) => (i === JSON_COLS[0] || i === JSON_COLS[1] ? '?::json' : '?') : () => '?';
   const membershipWrites: Array<[number, Membership[]]> = [];
-  for (const part of chunks(inserts, BATCH)) {
+  for (const part of chunked(inserts, BATCH)) {
     const back = await queryRows<{ id: number; account: string }>(
       db,
       `INSERT INTO users (${USER_INSERT_COLUMNS.slice(1).join(', ')}) VALUES ${part.map(() => placeholders(USER_INSERT_COLUMNS.length - 1, (i) => j(i + 1))).join(', ')} RETURNING id, account`,
@@ -426,7 +426,7 @@ export async function applyPlan(db: Database, w: OrgTx, origin: WriteOrigin, pla
   }
   // Existing people that change, and backup rows with ids: an upsert on id writes only the importable
   // columns (authorised and created_at are never overwritten).
-  for (const part of chunks(updates, BATCH)) {
+  for (const part of chunked(updates, BATCH)) {
     await exec(
       db,
       `INSERT INTO users (${USER_INSERT_COLUMNS.join(', ')}) VALUES ${part.map(() => placeholders(USER_INSERT_COLUMNS.length, j)).join(', ')}
@@ -436,12 +436,12 @@ export async function applyPlan(db: Database, w: OrgTx, origin: WriteOrigin, pla
     );
     for (const p of part) if (p.memberships) membershipWrites.push([p.row[0] as number, p.memberships]);
   }
-  for (const part of chunks(membershipWrites, BATCH)) {
+  for (const part of chunked(membershipWrites, BATCH)) {
     // People created just now have no memberships to clear.
     const known = part.filter(([id]) => memberships.has(id)).map(([id]) => id);
     if (known.length) await exec(db, `DELETE FROM user_departments WHERE user_id IN ${inList(known.length)}`, known, w.t);
     const rowsToInsert = part.flatMap(([id, ms]) => ms.map((m) => [id, m.departmentId, m.position, m.weight]));
-    for (const ins of chunks(rowsToInsert, BATCH)) {
+    for (const ins of chunked(rowsToInsert, BATCH)) {
       await exec(db, `INSERT INTO user_departments (user_id, department_id, position, weight) VALUES ${ins.map(() => placeholders(4)).join(', ')}`, ins.flat(), w.t);
     }
   }

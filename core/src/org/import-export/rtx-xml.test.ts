@@ -7,7 +7,7 @@ import { pipeline } from 'node:stream/promises';
 import iconv from 'iconv-lite';
 import { forEachDatabase } from '../../../../test/support/databases.ts';
 import { readEvents } from '../../eventlog/event-log.ts';
-import { select } from '../sql.ts';
+import { select } from '../../db/sql.ts';
 import { rejectsWith, startOrgApp, type OrgApp } from '../test-kit.ts';
 import { importRtx } from './transfer.ts';
 import { sampleBuffer } from './rtx-sample.ts';

@@ -5,7 +5,7 @@ import { findDepartment, loadDepartments } from '../departments.ts';
 import { orgWrite, readMeta, type OrgCommit } from '../org-write.ts';
 import type { WriteOrigin } from '../read-only.ts';
 import { displaySettings, importMaxBytes, readSetting, SETTING_KEYS, writeSetting } from '../settings.ts';
-import { exec, jsonParam } from '../sql.ts';
+import { exec, jsonParam } from '../../db/sql.ts';
 import { loadAllUsers } from '../users.ts';
 import { listRules } from '../visibility.ts';
 import { applyPlan, assertPlanSize, type ImportResult } from './apply-plan.ts';

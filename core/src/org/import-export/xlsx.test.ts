@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import ExcelJS from 'exceljs';
 import JSZip from 'jszip';
 import { forEachDatabase } from '../../../../test/support/databases.ts';
-import { select } from '../sql.ts';
+import { select } from '../../db/sql.ts';
 import { addUser, buildTree, rejectsWith, startOrgApp, type OrgApp } from '../test-kit.ts';
 
 async function workbook(rows: unknown[][]): Promise<string> {
