@@ -2,9 +2,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { ServiceSchema } from 'moleculer';
-import { startQiao, type QiaoApp } from '../app.ts';
-import { loadConfig } from '../config.ts';
-import type { Database } from '../db/database.ts';
+import type { QiaoApp } from '../app.ts';
+import { startTestApp, type TestApp } from '../../../test/support/test-app.ts';
 import { createLicenceRig, type LicenceRig } from '../licence/licence-rig.ts';
 
 export { rejectsWith } from '../im/test-helpers.ts';
@@ -12,9 +11,7 @@ export { rejectsWith } from '../im/test-helpers.ts';
 export const SUPER = { admin: { id: 1, account: 'admin', role: 'super' } };
 export const PASSWORD = 'Secret#2024';
 
-export interface AuthApp extends QiaoApp {
-  db: Database;
-  dataDir: string;
+export interface AuthApp extends TestApp {
   rig: LicenceRig;
   /** Calls `service.action` as the super-admin. */
   admin<T = any>(action: string, params?: object): Promise<T>;
@@ -28,29 +25,15 @@ export interface AuthApp extends QiaoApp {
 
 /** The storage services plus auth and audit, on a throw-away data dir with a licence rig trusted. */
 export async function startAuthApp(databaseUrl: string, opts: { services?: string[]; fixtures?: ServiceSchema[] } = {}): Promise<AuthApp> {
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'qiao-auth-'));
-  const rig = createLicenceRig(path.join(dataDir, 'rig'));
-  const app = await startQiao(
-    loadConfig(process.env, {
-      dataDir,
-      databaseUrl,
-      logLevel: false,
-      transporter: null,
-      gateway: { host: '127.0.0.1', port: 0 },
-      admin: { host: '127.0.0.1', port: 0 },
-      pluginsFile: path.join(dataDir, 'plugins.json'),
-      licenceTrustedKeyFiles: [rig.trustedKeyFile],
-      services: opts.services ?? ['system', 'eventlog', 'org', 'licence', 'auth', 'audit'],
-    }),
-  );
+  const rigDir = fs.mkdtempSync(path.join(os.tmpdir(), 'qiao-auth-rig-'));
+  const rig = createLicenceRig(rigDir);
+  const app = await startTestApp(databaseUrl, opts.services ?? ['system', 'eventlog', 'org', 'licence', 'auth', 'audit'], { licenceTrustedKeyFiles: [rig.trustedKeyFile] }, 'qiao-auth-');
   for (const f of opts.fixtures ?? []) app.broker.createService(f);
   if (opts.fixtures?.length) await app.broker.waitForServices(opts.fixtures.map((f) => f.name));
   const stopApp = app.stop;
   const call = <T>(action: string, params: object = {}) => app.broker.call<T, object>(action, params, { timeout: 0 });
   const admin = <T>(action: string, params: object = {}) => app.broker.call<T, object>(action, params, { meta: SUPER, timeout: 0 });
   return Object.assign(app, {
-    db: app.db!,
-    dataDir,
     rig,
     admin,
     call,
@@ -67,7 +50,7 @@ export async function startAuthApp(databaseUrl: string, opts: { services?: strin
     },
     stop: async () => {
       await stopApp();
-      fs.rmSync(dataDir, { recursive: true, force: true });
+      fs.rmSync(rigDir, { recursive: true, force: true });
     },
   });
 }

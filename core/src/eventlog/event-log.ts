@@ -1,14 +1,9 @@
 import { QueryTypes, type Transaction } from 'sequelize';
+import type { LoggedEvent } from '@qiao/plugin-api';
 import type { Database } from '../db/database.ts';
 
-/** One committed domain change, as consumers read it. `seq` only ever grows, in commit order per writer. */
-export interface LoggedEvent<P = unknown> {
-  seq: number;
-  topic: string;
-  subject: string | null;
-  payload: P;
-  createdAt: string;
-}
+// One committed domain change as consumers read it; plugins see the same type through the plugin API.
+export type { LoggedEvent } from '@qiao/plugin-api';
 
 /**
  * Appends to the durable log inside the caller's transaction, so the change and its log entry commit

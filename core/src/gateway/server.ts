@@ -1,6 +1,7 @@
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import type moleculer from 'moleculer';
 import { qiaoError } from '../errors.ts';
+import openApiRoutes from '../openapi/routes.ts';
 import { toHttpError } from './http-error.ts';
 import authRoutes from './routes/auth.ts';
 import healthRoutes from './routes/health.ts';
@@ -44,5 +45,6 @@ export function buildGateway(broker: moleculer.ServiceBroker): FastifyInstance {
   app.register(healthRoutes);
   app.register(versionRoutes);
   app.register(authRoutes);
+  app.register(openApiRoutes);
   return app;
 }

@@ -1,10 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import type { ServiceSchema } from 'moleculer';
-import { startQiao, type QiaoApp } from '../app.ts';
-import { loadConfig } from '../config.ts';
+import type { QiaoApp } from '../app.ts';
+import { startTestApp, type TestApp } from '../../../test/support/test-app.ts';
 import type { Database } from '../db/database.ts';
 import { describeError } from '../errors.ts';
 import { queryRows } from '../db/sql.ts';
@@ -100,29 +97,8 @@ export function fixturePluginHost(calls: { count: number } = { count: 0 }): Serv
 }
 
 /** Starts the storage services im needs on a throw-away data dir; `stop()` also removes the dir. */
-export async function startImApp(databaseUrl: string, services = ['system', 'eventlog', 'im']): Promise<QiaoApp & { db: Database; dataDir: string }> {
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'qiao-im-'));
-  const app = await startQiao(
-    loadConfig(process.env, {
-      dataDir,
-      databaseUrl,
-      logLevel: false,
-      transporter: null,
-      gateway: { port: 0 },
-      admin: { port: 0 },
-      pluginsFile: path.join(dataDir, 'plugins.json'),
-      services,
-    }),
-  );
-  const stopApp = app.stop;
-  return Object.assign(app, {
-    db: app.db!,
-    dataDir,
-    stop: async () => {
-      await stopApp();
-      fs.rmSync(dataDir, { recursive: true, force: true });
-    },
-  });
+export function startImApp(databaseUrl: string, services = ['system', 'eventlog', 'im']): Promise<TestApp> {
+  return startTestApp(databaseUrl, services, {}, 'qiao-im-');
 }
 
 /** Asserts that `promise` fails with the Qiao code (as the gateways would report it) and, if given, the field. */

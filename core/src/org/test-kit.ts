@@ -1,9 +1,4 @@
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { startQiao, type QiaoApp } from '../app.ts';
-import { loadConfig } from '../config.ts';
-import type { Database } from '../db/database.ts';
+import { startTestApp, type TestApp } from '../../../test/support/test-app.ts';
 
 export { rejectsWith } from '../im/test-helpers.ts';
 
@@ -11,37 +6,16 @@ export { rejectsWith } from '../im/test-helpers.ts';
 export const SUPER = { admin: { id: 1, account: 'admin', role: 'super' } };
 export const PLAIN_ADMIN = { admin: { id: 2, account: 'helpdesk', role: 'admin' } };
 
-export interface OrgApp extends QiaoApp {
-  db: Database;
-  dataDir: string;
+export interface OrgApp extends TestApp {
   /** Calls an org action as the super-admin (or with the meta given). */
   org<T = any>(action: string, params?: object, meta?: object): Promise<T>;
 }
 
 /** Starts system, eventlog and org on a throw-away data dir; `stop()` also removes it. */
 export async function startOrgApp(databaseUrl: string, services = ['system', 'eventlog', 'org']): Promise<OrgApp> {
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'qiao-org-'));
-  const app = await startQiao(
-    loadConfig(process.env, {
-      dataDir,
-      databaseUrl,
-      logLevel: false,
-      transporter: null,
-      gateway: { port: 0 },
-      admin: { port: 0 },
-      pluginsFile: path.join(dataDir, 'plugins.json'),
-      services,
-    }),
-  );
-  const stopApp = app.stop;
+  const app = await startTestApp(databaseUrl, services, {}, 'qiao-org-');
   return Object.assign(app, {
-    db: app.db!,
-    dataDir,
     org: <T>(action: string, params: object = {}, meta: object = SUPER) => app.broker.call<T, object>(`org.${action}`, params, { meta, timeout: 0 }),
-    stop: async () => {
-      await stopApp();
-      fs.rmSync(dataDir, { recursive: true, force: true });
-    },
   });
 }
 
