@@ -44,8 +44,8 @@ export interface PluginContext<S = Record<string, unknown>> {
   logger: PluginLogger;
   /** Present when the manifest asks for `permissions.database`. */
   db?: PluginDatabase;
-  /** Calls a broker action (the core's, another plugin's, or one of its own). */
-  call<T = unknown>(action: string, params?: unknown): Promise<T>;
+  /** Calls a broker action (the core's, another plugin's, or one of its own); `meta` travels with the call. */
+  call<T = unknown>(action: string, params?: unknown, opts?: { meta?: Record<string, unknown> }): Promise<T>;
   /** Emits a broker event (a wake-up for others, never the record of anything). */
   emit(event: string, payload?: unknown): Promise<void>;
 }

@@ -24,10 +24,22 @@ export interface InitMessage {
   databaseUrl: string | null;
 }
 
+/**
+ * One action a plugin offers, with the parts of its definition the platform broker needs: its param schema
+ * (validated at the edge, before the call crosses into the plugin) and its admin marks (so the admin API
+ * mounts it like any core action).
+ */
+export interface OfferedAction {
+  name: string;
+  params?: Record<string, unknown>;
+  admin?: true | 'super';
+  rest?: string;
+}
+
 /** What the plugin process offers once started. */
 export interface ReadyMessage {
   t: 'ready';
-  services: Array<{ name: string; actions: string[] }>;
+  services: Array<{ name: string; actions: OfferedAction[] }>;
   hooks: string[];
   events: string[];
 }

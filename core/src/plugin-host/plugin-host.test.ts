@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { QueryTypes } from 'sequelize';
 import { forEachDatabase } from '../../../test/support/databases.ts';
+import { collectAdminActions } from '../admin-api/admin-actions.ts';
 import { appendEvent } from '../eventlog/event-log.ts';
 import type { QiaoApp } from '../app.ts';
 import { eventually, FIXTURES, grantFeatures, pluginView, startHost, type HostRig } from './test-kit.ts';
@@ -214,6 +215,18 @@ forEachDatabase('plugin host', ({ url }) => {
     await rig.app.broker.call('keyword.crash');
     for (let i = 26; i <= 30; i++) await logMessage(rig.app, i);
     await eventually(async () => assert.deepEqual(await rig.app.broker.call('keyword.seen'), [...all, 26, 27, 28, 29, 30]), 'after crash');
+  });
+
+  it('offers its actions on the broker with their param schemas and admin marks', async () => {
+    rig = await startHost(url(), [{ source: src('keyword'), enabled: true }]);
+    await grantFeatures(rig.app, ['test-keyword']);
+    await eventually(async () => assert.equal((await pluginView(rig.app, KEYWORD)).state, 'running'), 'running');
+    const { actions } = collectAdminActions(rig.app.broker);
+    assert.deepEqual(actions.get('keyword.adminSettings'), { action: 'keyword.adminSettings', admin: true, route: { method: 'GET', path: '/keyword/settings' } });
+    assert.equal(actions.has('keyword.settings'), false);
+    assert.equal(await rig.app.broker.call('keyword.double', { n: 2 }), 4);
+    // Refused at the edge, by the core's broker, before the call reaches the plugin's process.
+    await assert.rejects(rig.app.broker.call('keyword.double', { n: 50 }), (err: Error & { type: string }) => err.type === 'VALIDATION_ERROR');
   });
 
   it('checks every broker call and emit a plugin makes against its manifest permissions', async () => {

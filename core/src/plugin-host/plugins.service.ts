@@ -3,12 +3,12 @@ import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { DURABLE_HOOK_TOPICS, PLUGIN_API_VERSION, type DurableHook, type PendingMessage } from '@qiao/plugin-api';
-import type { Context, Service, ServiceSchema } from 'moleculer';
+import type { ActionParams, Context, Service, ServiceSchema } from 'moleculer';
 import { migrate, revertAll } from '../db/migrator.ts';
 import { qiaoError } from '../errors.ts';
 import { commitCursor, getCursor, readEvents } from '../eventlog/event-log.ts';
 import { adminAction, type ServiceDeps } from '../services.ts';
-import type { PluginRequest } from './ipc-protocol.ts';
+import type { PluginRequest, ReadyMessage } from './ipc-protocol.ts';
 import { allowed, loadManifest, ManifestError, type LoadedManifest } from './manifest.ts';
 import { PluginProcess, type ExitInfo } from './plugin-process.ts';
 import { readPluginsFile, writePluginsFile, type PluginEntry } from './plugins-file.ts';
@@ -480,7 +480,7 @@ export default function pluginsService({ config, db }: ServiceDeps): ServiceSche
         }
       },
 
-      async createProxies(rec: PluginRecord, proc: PluginProcess, services: Array<{ name: string; actions: string[] }>, events: string[]) {
+      async createProxies(rec: PluginRecord, proc: PluginProcess, services: ReadyMessage['services'], events: string[]) {
         const created: Service[] = [];
         const meta = (m: object) => JSON.parse(JSON.stringify(m ?? {})) as Record<string, unknown>;
         for (const s of services) {
@@ -488,7 +488,14 @@ export default function pluginsService({ config, db }: ServiceDeps): ServiceSche
             this.broker.createService({
               name: s.name,
               actions: Object.fromEntries(
-                s.actions.map((a) => [a, { handler: (ctx: Context) => proc.call(`${s.name}.${a}`, ctx.params, meta(ctx.meta as object), null) }]),
+                s.actions.map((a) => [
+                  a.name,
+                  {
+                    ...(a.params ? { params: a.params as ActionParams } : {}),
+                    ...(a.admin ? { admin: a.admin, rest: a.rest } : {}),
+                    handler: (ctx: Context) => proc.call(`${s.name}.${a.name}`, ctx.params, meta(ctx.meta as object), null),
+                  },
+                ]),
               ),
             }),
           );

@@ -10,7 +10,7 @@ import moleculer, { type ServiceSchema } from 'moleculer';
 import { QueryTypes } from 'sequelize';
 import { openDatabase, type Database } from '../db/database.ts';
 import { DURABLE_HOOK_TOPICS, type DurableHook, type LoggedEvent, type PluginContext, type PluginDefinition } from '@qiao/plugin-api';
-import { serializeError, type HostToPlugin, type InitMessage, type PluginToHost, type SerializedError } from './ipc-protocol.ts';
+import { serializeError, type HostToPlugin, type InitMessage, type OfferedAction, type PluginToHost, type SerializedError } from './ipc-protocol.ts';
 
 const REQUEST_TIMEOUT_MS = 30_000;
 const IDLE_POLL_MS = 5_000;
@@ -133,7 +133,8 @@ async function main(init: InitMessage): Promise<void> {
           },
         }
       : undefined,
-    call: <T>(action: string, params?: unknown) => broker.call(action, params as Record<string, unknown>) as Promise<T>,
+    call: <T>(action: string, params?: unknown, opts?: { meta?: Record<string, unknown> }) =>
+      broker.call(action, params as Record<string, unknown>, opts?.meta ? { meta: opts.meta } : undefined) as Promise<T>,
     emit: async (event: string, payload?: unknown) => {
       await broker.emit(event, payload);
     },
@@ -193,10 +194,21 @@ async function main(init: InitMessage): Promise<void> {
 
   send({
     t: 'ready',
-    services: schemas.map((s) => ({ name: s.name, actions: Object.keys(s.actions ?? {}) })),
+    services: schemas.map((s) => ({ name: s.name, actions: Object.entries(s.actions ?? {}).map(([name, def]) => offered(name, def)) })),
     hooks: Object.keys(definition.hooks ?? {}),
     events: Object.keys(definition.events ?? {}),
   });
+}
+
+/** The cloneable parts of an action definition (a bare handler function has none). */
+function offered(name: string, def: unknown): OfferedAction {
+  if (!def || typeof def !== 'object') return { name };
+  const d = def as { params?: unknown; admin?: unknown; rest?: unknown };
+  const out: OfferedAction = { name };
+  if (d.params && typeof d.params === 'object') out.params = plain(d.params) as Record<string, unknown>;
+  if (d.admin === true || d.admin === 'super') out.admin = d.admin;
+  if (typeof d.rest === 'string') out.rest = d.rest;
+  return out;
 }
 
 function fatal(err: unknown): void {
