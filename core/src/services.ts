@@ -30,6 +30,7 @@ export const SERVICES: ServiceDefinition[] = [
   { name: 'im', group: 'core', needsDb: true, load: async () => (await import('./im/im.service.ts')).default },
   { name: 'apps', group: 'core', needsDb: true, load: async () => (await import('./openapi/apps.service.ts')).default },
   { name: 'plugins', group: 'core', needsDb: true, load: async () => (await import('./plugin-host/plugins.service.ts')).default },
+  { name: 'presence', group: 'core', needsDb: false, load: async () => (await import('./presence/presence.service.ts')).default },
   { name: 'gateway', group: 'gateway', needsDb: false, load: async () => (await import('./gateway/gateway.service.ts')).default },
   { name: 'admin-api', group: 'admin', needsDb: false, load: async () => (await import('./admin-api/admin-api.service.ts')).default },
 ];

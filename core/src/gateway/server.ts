@@ -4,6 +4,7 @@ import { qiaoError } from '../errors.ts';
 import openApiRoutes from '../openapi/routes.ts';
 import { toHttpError } from './http-error.ts';
 import authRoutes from './routes/auth.ts';
+import clientApi from './client/index.ts';
 import healthRoutes from './routes/health.ts';
 import versionRoutes from './routes/version.ts';
 
@@ -46,5 +47,6 @@ export function buildGateway(broker: moleculer.ServiceBroker): FastifyInstance {
   app.register(versionRoutes);
   app.register(authRoutes);
   app.register(openApiRoutes);
+  app.register(clientApi);
   return app;
 }

@@ -26,6 +26,8 @@ forEachDatabase('im sync under concurrency', ({ url }) => {
     for (;;) {
       const finished = done();
       const page = await app.broker.call<SyncPage, object>('im.sync', { userId, since: position, limit: 7 });
+      // Nothing is pruned here, so a reset would tell a client to jump past items it never got.
+      assert.equal(page.reset, false, `reader of user ${userId} was told to reset at ${position} (head ${page.head})`);
       for (const item of page.items) {
         assert.equal(item.seq, position + 1, `reader of user ${userId} jumped from ${position} to ${item.seq}`);
         position = item.seq;

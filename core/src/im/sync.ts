@@ -126,13 +126,16 @@ interface ItemRow {
 /** What `userId` has to receive after `since`, in order, at most `limit` entries. */
 export async function readSync(db: Database, userId: number, since: number, limit: number): Promise<SyncPage> {
   await assertActiveUser(db, userId);
+  // The head is read BEFORE the items. It moves in the same transaction that writes an item, so every item up
+  // to this head is already visible to the read below: a missing since + 1 then really means pruned. (Read
+  // the other way round, an item committing between the two reads made an empty page look like a reset, and
+  // a client that moved to `last` skipped it for good.)
+  const headBefore = await syncHead(db, userId);
   const rows = await queryRows<ItemRow>(
     db,
     'SELECT seq, kind, conversation_id, ref_id, payload, created_at FROM sync_items WHERE user_id = ? AND seq > ? ORDER BY seq LIMIT ?',
     [userId, since, limit],
   );
-  // Read after the items: a head that moved on meanwhile only makes hasMore true, never hides an item.
-  const head = await syncHead(db, userId);
   const messageIds = rows.filter((r) => r.kind === 'message').map((r) => Number(r.ref_id));
   const broadcastIds = rows.filter((r) => r.kind === 'broadcast').map((r) => Number(r.ref_id));
   const messages = new Map<number, StoredMessage>((await loadMessages(db, messageIds)).map((m) => [m.id, m]));
@@ -148,9 +151,11 @@ export async function readSync(db: Database, userId: number, since: number, limi
     if (r.kind === 'broadcast') data = broadcasts.get(ref!) ?? null;
     return { seq: Number(r.seq), kind: r.kind, conversationId: r.conversation_id, createdAt: isoDate(r.created_at), data };
   });
+  // Items committed after the head was read may be on the page; the head reported covers them.
+  const head = Math.max(headBefore, items.length ? items[items.length - 1].seq : 0);
   // Numbers are dense: a first item that is not since + 1 means the ones between were pruned. A position
   // past the head was never handed out here (a database restored from an older backup): start over too.
-  const reset = since > head || (since < head && (items.length === 0 || items[0].seq !== since + 1));
+  const reset = since > head || (since < headBefore && (items.length === 0 || items[0].seq !== since + 1));
   const last = items.length ? items[items.length - 1].seq : reset ? head : since;
   return { items, last, head, hasMore: last < head, reset };
 }
