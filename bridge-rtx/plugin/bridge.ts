@@ -59,22 +59,14 @@ interface Session {
   closed: boolean;
 }
 
-export interface RunView {
+/** One sync run as admins see it: its counts, and no RTX user count when it failed before reading RTX. */
+export interface RunView extends Omit<SyncCounts, 'rtxUsers'> {
   id: number;
   trigger: string;
   status: string;
   startedAt: string;
   finishedAt: string | null;
   rtxUsers: number | null;
-  added: number;
-  changed: number;
-  moved: number;
-  removed: number;
-  restored: number;
-  departmentsAdded: number;
-  departmentsRemoved: number;
-  skipped: number;
-  problems: string[];
   error: string | null;
 }
 

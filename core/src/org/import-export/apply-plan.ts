@@ -2,7 +2,7 @@ import type { Database } from '../../db/database.ts';
 import { qiaoError } from '../../errors.ts';
 import type { CustomValues } from '../custom-fields.ts';
 import { loadDepartments } from '../departments.ts';
-import type { AuthType, Gender, UserStatus } from '../fields.ts';
+import type { AuthType, Gender, UserFields, UserStatus } from '../fields.ts';
 import type { OrgTx } from '../org-write.ts';
 import { sourceLabel, type WriteOrigin } from '../read-only.ts';
 import { readOnlySources } from '../settings.ts';
@@ -40,14 +40,7 @@ export interface PlanMembership {
   weight: number;
 }
 
-export interface PlanUserFields {
-  name: string;
-  gender: Gender | null;
-  mobile: string | null;
-  phone: string | null;
-  shortNumber: string | null;
-  email: string | null;
-  authType: AuthType;
+export interface PlanUserFields extends UserFields {
   status: UserStatus;
   /** Replaces the stored values as a whole (backup); see `customMerge` for spreadsheets. */
   customFields: CustomValues | null;
@@ -86,23 +79,10 @@ export interface ImportResult {
   users: ImportCounts;
 }
 
-interface ExistingUser {
+interface ExistingUser extends PlanUserFields {
   id: number;
   account: string;
-  name: string;
-  gender: Gender | null;
-  mobile: string | null;
-  phone: string | null;
-  shortNumber: string | null;
-  email: string | null;
-  authType: AuthType;
-  status: UserStatus;
   authorised: boolean;
-  customFields: CustomValues | null;
-  secrecy: Secrecy;
-  source: string | null;
-  externalId: string | null;
-  avatar: string | null;
   placementVersion: number;
   createdAt: Date;
 }

@@ -12,6 +12,7 @@ import {
   checkUserFields,
   type AuthType,
   type Gender,
+  type UserFields,
   type UserStatus,
 } from '../fields.ts';
 import { NAME_FORMATS, SORT_RULES, type DisplaySettings } from '../settings.ts';
@@ -30,16 +31,9 @@ import { ProblemList } from './problems.ts';
 export const BACKUP_FORMAT = 'qiao-org-backup';
 export const BACKUP_FORMAT_VERSION = 1;
 
-export interface BackupUser {
+export interface BackupUser extends UserFields {
   id: number;
   account: string;
-  name: string;
-  gender: Gender | null;
-  mobile: string | null;
-  phone: string | null;
-  shortNumber: string | null;
-  email: string | null;
-  authType: AuthType;
   status: UserStatus;
   customFields: CustomValues;
   secrecy: Secrecy;
