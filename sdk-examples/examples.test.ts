@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { startOpenApi, type OpenApiApp } from '../core/src/openapi/test-kit.ts';
+import { chatWithApp, startOpenApi, type OpenApiApp } from '../core/src/openapi/test-kit.ts';
 import { forEachDatabase } from '../test/support/databases.ts';
 import type { AppCredentials } from './client/src/index.ts';
 import { syncIncremental, syncReplaceAll, type HrSnapshot } from './hr-sync/src/hr-sync.ts';
@@ -63,10 +63,11 @@ forEachDatabase('sdk-examples against a running Qiao', ({ url }) => {
     try {
       await app.admin('apps.update', { appId: oaApp.appId, homeUrl: `${oa.url}/sso?token=$TOKEN$` });
       await oa.assign('ops.sun', '审批报销单');
-      const link = (await broadcasts()).broadcasts[0];
+      const sun = await app.admin<{ id: number }>('org.users.byAccount', { account: 'ops.sun' });
+      // The to-do arrives in the person's chat with the OA app.
+      const link = (await chatWithApp(app, oaApp.appId, sun.id)).at(-1)!;
       assert.equal(link.type, 'link');
       assert.deepEqual(link.body, { title: '待办：审批报销单', url: `${oa.url}/todos/1`, appendSsoToken: true });
-      const sun = await app.admin<{ id: number }>('org.users.byAccount', { account: 'ops.sun' });
       // What the client does when the person opens the link or the app: fetch an SSO token and append it.
       const t1 = await app.call<{ token: string }>('apps.sso.issue', { userId: sun.id });
       const page = await fetch(`${link.body.url}?token=${t1.token}`);

@@ -38,6 +38,8 @@ export interface QiaoConfig {
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | false;
   /** Company created on first start. */
   companyName: string;
+  /** Limits of the client WebSocket (`QIAO_WS_…`). */
+  ws: WsConfig;
   plugins: {
     /** Liveness ping interval for plugin processes, ms. */
     heartbeatMs: number;
@@ -51,7 +53,99 @@ export interface QiaoConfig {
   };
 }
 
-export type ConfigOverrides = Partial<Omit<QiaoConfig, 'gateway' | 'admin' | 'plugins'>> & {
+// ---- the client WebSocket (/v1/ws) ---------------------------------------------------------------------
+
+/** Limits of the client WebSocket, per gateway; see core/src/gateway/ws. */
+export interface WsConfig {
+  /** Server ping interval; a socket that has not answered the previous ping is dropped. */
+  heartbeatMs: number;
+  /** How long an unauthenticated socket may stay open waiting for its auth frame. */
+  authTimeoutMs: number;
+  /** Frames larger than this are refused with an error frame (the socket stays open). */
+  maxFrameBytes: number;
+  /** Frames larger than this close the socket (1009) before they are even read. */
+  hardMaxFrameBytes: number;
+  /** Token bucket per socket: this many frames at once… */
+  burst: number;
+  /** …refilled at this rate. */
+  perSecond: number;
+  /** Refused frames within `abuseWindowMs` after which the socket is closed (1008). */
+  abuseRefusals: number;
+  abuseWindowMs: number;
+  /** Each socket's token is checked again this often, in case a revocation event was lost. */
+  recheckMs: number;
+  /** `im.sync.heads` calls in flight at once when wake-ups reach many people. */
+  wakeConcurrency: number;
+  /** People one `watch` frame may name (presence answers at most 1,000 at once). */
+  watchLimit: number;
+}
+
+export const WS_DEFAULTS: WsConfig = {
+  heartbeatMs: 30_000,
+  authTimeoutMs: 10_000,
+  maxFrameBytes: 16 * 1024,
+  hardMaxFrameBytes: 1024 * 1024,
+  burst: 30,
+  perSecond: 10,
+  abuseRefusals: 100,
+  abuseWindowMs: 10_000,
+  recheckMs: 5 * 60_000,
+  wakeConcurrency: 32,
+  watchLimit: 500,
+};
+
+/** The environment variable behind each WebSocket limit. */
+export const WS_ENV: Record<keyof WsConfig, string> = {
+  heartbeatMs: 'QIAO_WS_HEARTBEAT_MS',
+  authTimeoutMs: 'QIAO_WS_AUTH_TIMEOUT_MS',
+  maxFrameBytes: 'QIAO_WS_MAX_FRAME_BYTES',
+  hardMaxFrameBytes: 'QIAO_WS_HARD_MAX_FRAME_BYTES',
+  burst: 'QIAO_WS_RATE_BURST',
+  perSecond: 'QIAO_WS_RATE_PER_SECOND',
+  abuseRefusals: 'QIAO_WS_ABUSE_REFUSALS',
+  abuseWindowMs: 'QIAO_WS_ABUSE_WINDOW_MS',
+  recheckMs: 'QIAO_WS_TOKEN_RECHECK_MS',
+  wakeConcurrency: 'QIAO_WS_WAKE_CONCURRENCY',
+  watchLimit: 'QIAO_WS_WATCH_LIMIT',
+};
+
+/** Bounds that keep a mistyped value from disabling a limit or stalling every socket. */
+const WS_BOUNDS: Record<keyof WsConfig, [min: number, max: number]> = {
+  heartbeatMs: [1000, 3_600_000],
+  authTimeoutMs: [100, 600_000],
+  maxFrameBytes: [256, 64 * 1024 * 1024],
+  hardMaxFrameBytes: [256, 64 * 1024 * 1024],
+  burst: [1, 100_000],
+  perSecond: [1, 100_000],
+  abuseRefusals: [1, 1_000_000],
+  abuseWindowMs: [100, 3_600_000],
+  recheckMs: [1000, 86_400_000],
+  wakeConcurrency: [1, 1000],
+  watchLimit: [1, 1000],
+};
+
+/** Reads the WebSocket limits from `QIAO_WS_…`; a bad value stops startup with the variable named. */
+export function loadWsConfig(env: NodeJS.ProcessEnv): WsConfig {
+  const out = { ...WS_DEFAULTS };
+  for (const key of Object.keys(WS_ENV) as Array<keyof WsConfig>) {
+    const name = WS_ENV[key];
+    const raw = env[name];
+    if (raw === undefined || raw.trim() === '') continue;
+    const n = Number(raw.trim());
+    const [min, max] = WS_BOUNDS[key];
+    if (!/^\d+$/.test(raw.trim()) || !Number.isSafeInteger(n) || n < min || n > max) {
+      throw new Error(`config: ${name} must be a whole number from ${min} to ${max} (default ${WS_DEFAULTS[key]}), got "${raw}"`);
+    }
+    out[key] = n;
+  }
+  if (out.maxFrameBytes > out.hardMaxFrameBytes) {
+    throw new Error(`config: ${WS_ENV.maxFrameBytes} (${out.maxFrameBytes}) must not exceed ${WS_ENV.hardMaxFrameBytes} (${out.hardMaxFrameBytes})`);
+  }
+  return out;
+}
+
+export type ConfigOverrides = Partial<Omit<QiaoConfig, 'gateway' | 'admin' | 'plugins' | 'ws'>> & {
+  ws?: Partial<QiaoConfig['ws']>;
   gateway?: Partial<QiaoConfig['gateway']>;
   admin?: Partial<QiaoConfig['admin']>;
   plugins?: Partial<QiaoConfig['plugins']>;
@@ -90,6 +184,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Conf
     licenceCheckCron: env.QIAO_LICENCE_CHECK_CRON ?? '* * * * *',
     logLevel: (logLevel as string) === 'off' ? false : logLevel,
     companyName: env.QIAO_COMPANY_NAME ?? 'My Company',
+    ws: loadWsConfig(env),
     plugins: {
       heartbeatMs: int(env.QIAO_PLUGIN_HEARTBEAT_MS, 5000, 'QIAO_PLUGIN_HEARTBEAT_MS'),
       heartbeatTimeoutMs: int(env.QIAO_PLUGIN_HEARTBEAT_TIMEOUT_MS, 15000, 'QIAO_PLUGIN_HEARTBEAT_TIMEOUT_MS'),
@@ -106,5 +201,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Conf
     gateway: { ...base.gateway, ...overrides.gateway },
     admin: { ...base.admin, ...overrides.admin },
     plugins: { ...base.plugins, ...overrides.plugins },
+    ws: { ...base.ws, ...overrides.ws },
   };
 }

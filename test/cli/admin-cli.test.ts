@@ -112,6 +112,21 @@ forEachDatabase('qiao admin (CLI)', ({ url }) => {
       assert.deepEqual(JSON.parse(list.stdout).map((a: { account: string }) => a.account), ['admin', 'bob', 'carol']);
     });
 
+    it('runs any admin action with qiao call, parameters from --params and --set', async function () {
+      this.timeout(60_000);
+      const made = await runQiao(['call', 'system.admins.create', '--params', '{"account":"dave","password":"dave-password-1"}', '--set', 'role=admin', '--set', 'displayName=Dave'], env);
+      assert.equal(made.code, 0, made.stderr);
+      assert.deepEqual([JSON.parse(made.stdout).account, JSON.parse(made.stdout).role], ['dave', 'admin']);
+      const list = await runQiao(['call', 'system.admins.list'], env);
+      assert.ok(JSON.parse(list.stdout).some((a: { account: string; displayName: string }) => a.account === 'dave' && a.displayName === 'Dave'));
+      const bad = await runQiao(['call', 'system.admins.list', '--params', '{nope'], env);
+      assert.equal(bad.code, 1);
+      assert.match(bad.stderr, /^qiao: QIAO_BAD_REQUEST: --params is not JSON: .* \(field: params\)$/m);
+      const unknown = await runQiao(['call', 'no.such.action'], env);
+      assert.equal(unknown.code, 1);
+      assert.equal(unknown.stderr.trim(), 'qiao: QIAO_NOT_FOUND: "no.such.action" is not an admin action (or its service is not running) (field: action)');
+    });
+
     it('goes over HTTP: a wrong token is refused, a real admin token works', async function () {
       this.timeout(60_000);
       const wrong = await runQiao(['admin', 'list'], { ...env, QIAO_ADMIN_TOKEN: 'wrong-token' });

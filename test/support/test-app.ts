@@ -20,7 +20,7 @@ export async function startTestApp(databaseUrl: string, services: string[], over
     loadConfig(process.env, {
       dataDir,
       databaseUrl,
-      logLevel: false,
+      logLevel: process.env.QIAO_TEST_LOG ? "warn" : false,
       transporter: null,
       gateway: { host: '127.0.0.1', port: 0 },
       admin: { host: '127.0.0.1', port: 0 },

@@ -6,6 +6,7 @@ import { HttpClient } from './http.ts';
 import { SocketConnection, type SocketState } from './socket.ts';
 import { memoryCursor, SyncEngine, type CursorStore } from './sync.ts';
 import type {
+  AppSummary,
   BroadcastInput,
   Conversation,
   ConversationSummary,
@@ -218,6 +219,20 @@ export class QiaoClient {
   readonly inbox = {
     read: (since: number, limit?: number) => this.http.request<SyncPage>('GET', '/v1/sync', { query: { since, limit } }),
     head: async () => (await this.http.request<{ head: number }>('GET', '/v1/sync/head')).head,
+  };
+
+  /** Open-API apps: the app panel, SSO into an app's home page, chats with apps and their menus. */
+  readonly apps = {
+    list: async (deviceType: 'desktop' | 'mobile' = 'desktop') => (await this.http.request<{ apps: AppSummary[] }>('GET', '/v1/apps', { query: { deviceType } })).apps,
+    /** A fresh 3-minute identify token and the app's home URL with `$TOKEN$` filled in. */
+    home: (appId: string) => this.http.request<{ token: string; expiresAt: string; url: string | null }>('POST', `/v1/apps/${enc(appId)}/sso-token`),
+    /** Your chat with the app (created the first time); send into it with `messages.send`. */
+    openChat: (appId: string) => this.http.request<Conversation>('POST', `/v1/apps/${enc(appId)}/chat`),
+    /** A click on the app's menu: `click` items are passed to the app, `url` items answer the URL to open. */
+    /** Hands picked messages to the app (会话消息转出); open the answered `url`. */
+    exportMessages: (appId: string, input: { conversationId: string; messageIds: number[]; key?: string }) =>
+      this.http.request<{ fileId: string; messages: number; url: string }>('POST', `/v1/apps/${enc(appId)}/session-export`, { body: input }),
+    menu: (appId: string, key: string) => this.http.request<{ packageId?: string; url?: string }>('POST', `/v1/apps/${enc(appId)}/menu`, { body: { key } }),
   };
 
   readonly broadcasts = {

@@ -27,7 +27,8 @@ export interface Identity {
   mustChangePassword: boolean;
 }
 
-export type ConversationType = 'single' | 'discussion' | 'group' | 'department';
+/** `app`: a person's chat with an open-API app (open it with `apps.openChat`). */
+export type ConversationType = 'single' | 'discussion' | 'group' | 'department' | 'app';
 export type Role = 'owner' | 'admin' | 'member';
 
 export interface Announcement {
@@ -78,6 +79,26 @@ export interface StoredMessage {
   createdAt: string;
   receipt?: true;
   recalled?: { at: string; by: number };
+  /** The app that sent it into your chat with the app; `senderId` is then 0. */
+  senderApp?: string;
+}
+
+export interface AppMenuItem {
+  name: string;
+  type: 'url' | 'click';
+  url?: string | null;
+  key?: string | null;
+  children?: AppMenuItem[];
+}
+
+/** An app in the client's app panel. */
+export interface AppSummary {
+  appId: string;
+  name: string;
+  description: string | null;
+  logo: string | null;
+  hasHome: boolean;
+  menus: AppMenuItem[];
 }
 
 export interface OutgoingMessage {
@@ -175,7 +196,8 @@ export type PresenceStatus = 'online' | 'away' | 'offline';
 export interface UserPresence {
   userId: number;
   status: PresenceStatus;
-  devices: Array<{ deviceType: string; deviceId: string; status: 'online' | 'away'; since: string }>;
+  /** A device of the person's; `deviceType: 'external'` with `source` is presence another system reports (e.g. RTX). */
+  devices: Array<{ deviceType: string; deviceId: string; status: 'online' | 'away'; since: string; source?: string }>;
 }
 
 export interface ReadyFrame {
@@ -187,7 +209,7 @@ export interface ReadyFrame {
   deviceId: string;
   head: number | null;
   heartbeatMs: number;
-  limits: { maxFrameBytes: number; burst: number; perSecond: number };
+  limits: { maxFrameBytes: number; burst: number; perSecond: number; watchLimit?: number };
 }
 
 export type ServerFrame =

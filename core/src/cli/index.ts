@@ -2,7 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { describeError } from '../errors.ts';
 
 /** Subcommand modules, one per area; each exports `register(program)`. */
-const AREAS = ['./start.ts', './licence.ts', './plugin.ts', './admin.ts', './backup.ts'];
+const AREAS = ['./start.ts', './licence.ts', './plugin.ts', './admin.ts', './backup.ts', './call.ts'];
 
 export async function buildProgram(): Promise<Command> {
   const program = new Command('qiao')

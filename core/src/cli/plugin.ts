@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { qiaoError } from '../errors.ts';
 import type { PluginView } from '../plugin-host/plugins.service.ts';
 import { adminCall } from './client.ts';
+import { collect, parseSets } from './options.ts';
 
 function printTable(rows: string[][]): void {
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
@@ -13,30 +14,6 @@ function printView(v: PluginView): void {
   console.log(`${v.id} ${v.version ?? ''} — ${v.status} (${v.reason}); process ${v.state}${v.pid ? ` pid ${v.pid}` : ''}`);
 }
 
-/** `--set a.b=1 --set name=x`: values parse as JSON when they can (numbers, booleans), else stay strings. */
-function parseSets(sets: string[]): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const s of sets) {
-    const eq = s.indexOf('=');
-    if (eq < 1) throw qiaoError('QIAO_BAD_REQUEST', `--set "${s}" must look like key=value`, { field: 'set' });
-    const keys = s.slice(0, eq).split('.');
-    const raw = s.slice(eq + 1);
-    let value: unknown = raw;
-    try {
-      value = JSON.parse(raw);
-    } catch {
-      /* a plain string */
-    }
-    let node = out;
-    for (const k of keys.slice(0, -1)) node = (node[k] ??= {}) as Record<string, unknown>;
-    node[keys[keys.length - 1]] = value;
-  }
-  return out;
-}
-
-function collect(value: string, previous: string[]): string[] {
-  return [...previous, value];
-}
 
 export function register(program: Command): void {
   const plugin = program.command('plugin').description('list, enable, disable, configure, install and uninstall plugins (live)');

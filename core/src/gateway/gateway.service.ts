@@ -26,7 +26,7 @@ export default function gatewayService({ config }: ServiceDeps): ServiceSchema {
     },
 
     async started() {
-      const instance = buildGateway(this.broker);
+      const instance = buildGateway(this.broker, { sockets: config.ws });
       try {
         await instance.listen({ port: config.gateway.port, host: config.gateway.host });
       } catch (err) {

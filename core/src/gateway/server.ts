@@ -4,7 +4,7 @@ import { qiaoError } from '../errors.ts';
 import openApiRoutes from '../openapi/routes.ts';
 import { toHttpError } from './http-error.ts';
 import authRoutes from './routes/auth.ts';
-import clientApi from './client/index.ts';
+import clientApi, { type ClientApiOptions } from './client/index.ts';
 import healthRoutes from './routes/health.ts';
 import versionRoutes from './routes/version.ts';
 
@@ -31,7 +31,7 @@ function asQiaoError(err: FastifyError): unknown {
  * The gateway's fastify instance. Each API area is a fastify plugin in `routes/`, registered here in one
  * line; the client API and open API add theirs the same way.
  */
-export function buildGateway(broker: moleculer.ServiceBroker): FastifyInstance {
+export function buildGateway(broker: moleculer.ServiceBroker, client: ClientApiOptions = {}): FastifyInstance {
   const app = Fastify({ logger: false, bodyLimit: BODY_LIMIT, forceCloseConnections: true, return503OnClosing: true });
   app.decorate('broker', broker);
   app.setErrorHandler((err: FastifyError, _req, reply) => {
@@ -47,6 +47,6 @@ export function buildGateway(broker: moleculer.ServiceBroker): FastifyInstance {
   app.register(versionRoutes);
   app.register(authRoutes);
   app.register(openApiRoutes);
-  app.register(clientApi);
+  app.register(clientApi, client);
   return app;
 }

@@ -12,7 +12,8 @@ export interface Audience {
 /** A broadcast or system notice (广播 / 系统消息) as recipients sync it. */
 export interface Broadcast {
   id: number;
-  sender: { kind: 'admin' | 'user' | 'system'; id: number | null; name: string };
+  /** `plugin`: sent by a plugin (the RTX bridge's notifications, say), named as the plugin chose. */
+  sender: { kind: 'admin' | 'user' | 'system' | 'plugin'; id: number | null; name: string };
   audience: Audience;
   onlineOnly: boolean;
   type: string;

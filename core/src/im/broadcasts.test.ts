@@ -81,6 +81,32 @@ forEachDatabase('im broadcasts and system messages', ({ url }) => {
     assert.ok(history.total >= 6);
   });
 
+  it('names the sender: a plugin by the name it chose or its own; an admin as chosen; nobody else may choose', async () => {
+    const text = { audience: { userIds: [person.geek] }, type: 'text', body: { text: 'from elsewhere' } };
+    const send = (params: object, meta: object) => app.broker.call<Broadcast, object>('im.broadcasts.send', { ...text, ...params }, { meta });
+    // The plugin host sets meta.plugin on every call a plugin makes; its own meta cannot remove it.
+    const chosen = await send({ senderName: ' RTX 通知 ' }, { plugin: 'com.acme.rtx' });
+    assert.deepEqual(chosen.sender, { kind: 'plugin', id: null, name: 'RTX 通知' });
+    const seen = (await syncAll(app, person.geek)).find((i) => i.kind === 'broadcast' && (i.data as Broadcast).id === chosen.id);
+    assert.deepEqual((seen?.data as Broadcast).sender, chosen.sender, 'recipients see who sent it');
+    assert.deepEqual((await send({}, { plugin: 'com.acme.rtx' })).sender, { kind: 'plugin', id: null, name: 'com.acme.rtx' }, 'no plugin host to ask: its id');
+    const host: Service = app.broker.createService({ name: 'plugins', actions: { get: (ctx) => ({ id: ctx.params.id, name: 'Acme RTX link' }) } });
+    await app.broker.waitForServices('plugins', 5000, 10);
+    try {
+      assert.deepEqual((await send({}, { plugin: 'com.acme.rtx' })).sender, { kind: 'plugin', id: null, name: 'Acme RTX link' });
+      // A plugin acting on an admin's request is still the sender of what it sends.
+      assert.equal((await send({}, { ...ADMIN, plugin: 'com.acme.rtx' })).sender.kind, 'plugin');
+    } finally {
+      await app.broker.destroyService(host);
+    }
+    assert.deepEqual((await send({ senderName: 'IT 部' }, ADMIN)).sender, { kind: 'admin', id: null, name: 'IT 部' });
+    // Anyone else reaching the action (an internal caller, a misrouted request) cannot pass it off as someone else's.
+    await rejectsWith(send({ senderName: '总经理' }, {}), 'QIAO_FORBIDDEN', 'senderName');
+    assert.deepEqual((await send({}, {})).sender, { kind: 'system', id: null, name: 'system' });
+    await rejectsWith(send({ senderName: 'x'.repeat(101) }, ADMIN), 'QIAO_VALIDATION', 'senderName');
+    await rejectsWith(send({ senderName: '   ' }, { plugin: 'com.acme.rtx' }), 'QIAO_VALIDATION', 'senderName');
+  });
+
   it('refuses an empty or unknown audience, bad bodies and pop-up times, naming the field', async () => {
     await rejectsWith(broadcast({ audience: {}, ...notice }), 'QIAO_VALIDATION', 'audience');
     await rejectsWith(broadcast({ audience: { userIds: [person.boss, 999_999] }, ...notice }), 'QIAO_NOT_FOUND', 'audience.userIds[1]');

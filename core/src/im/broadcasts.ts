@@ -1,3 +1,4 @@
+import type { Transaction } from 'sequelize';
 import type { Database } from '../db/database.ts';
 import { qiaoError } from '../errors.ts';
 import { toBroadcast, type Audience, type Broadcast, type BroadcastRow } from './broadcasts-model.ts';
@@ -23,6 +24,23 @@ export interface BroadcastInput {
   popupSeconds?: number | null;
 }
 
+/** Longest display name a broadcast's sender may have (the column's size). */
+export const SENDER_NAME_MAX = 100;
+
+/**
+ * Who a platform broadcast (`im.broadcasts.send`) is from. A plugin is the sender of what it sends, even
+ * when an admin's call led to it; then the signed-in admin; else the platform itself. A chosen display
+ * name is honoured only for plugins and admins: anyone else reaching the action must not pass a broadcast
+ * off as someone else's.
+ */
+export function platformSender(caller: { plugin?: string; pluginName?: string | null; admin?: string }, senderName?: string): Broadcast['sender'] {
+  const chosen = senderName?.trim() || undefined;
+  if (caller.plugin) return { kind: 'plugin', id: null, name: (chosen ?? (caller.pluginName?.trim() || caller.plugin)).slice(0, SENDER_NAME_MAX) };
+  if (caller.admin) return { kind: 'admin', id: null, name: (chosen ?? caller.admin).slice(0, SENDER_NAME_MAX) };
+  if (senderName !== undefined) throw qiaoError('QIAO_FORBIDDEN', 'senderName may be set only by an admin or a plugin', { field: 'senderName' });
+  return { kind: 'system', id: null, name: 'system' };
+}
+
 export function checkBroadcast(input: BroadcastInput): void {
   const a = input.audience;
   if (!a.all && !a.userIds?.length && !a.departmentIds?.length) {
@@ -32,16 +50,16 @@ export function checkBroadcast(input: BroadcastInput): void {
 }
 
 /** Active people in the audience, in id order; unknown people and departments are refused by name. */
-async function resolveAudience(db: Database, w: ImTx, a: Audience): Promise<number[]> {
+export async function resolveAudience(db: Database, t: Transaction | undefined, a: Audience): Promise<number[]> {
   const out = new Set<number>();
   if (a.all) {
-    const rows = await queryRows<{ id: number }>(db, "SELECT id FROM users WHERE status = 'active'", [], w.t);
+    const rows = await queryRows<{ id: number }>(db, "SELECT id FROM users WHERE status = 'active'", [], t);
     rows.forEach((r) => out.add(Number(r.id)));
   }
   if (a.userIds?.length) {
     const found = new Map<number, string>();
     for (const chunk of chunked([...new Set(a.userIds)])) {
-      const rows = await queryRows<{ id: number; status: string }>(db, `SELECT id, status FROM users WHERE id IN ${inList(chunk.length)}`, chunk, w.t);
+      const rows = await queryRows<{ id: number; status: string }>(db, `SELECT id, status FROM users WHERE id IN ${inList(chunk.length)}`, chunk, t);
       rows.forEach((r) => found.set(Number(r.id), r.status));
     }
     a.userIds.forEach((u, i) => {
@@ -50,7 +68,7 @@ async function resolveAudience(db: Database, w: ImTx, a: Audience): Promise<numb
     });
   }
   if (a.departmentIds?.length) {
-    const tree = await loadTree(db, w);
+    const tree = await loadTree(db, t);
     const known = new Set<number>([...tree.values()].flat());
     const departments = new Set<number>();
     a.departmentIds.forEach((d, i) => {
@@ -62,7 +80,7 @@ async function resolveAudience(db: Database, w: ImTx, a: Audience): Promise<numb
         db,
         `SELECT DISTINCT ud.user_id FROM user_departments ud JOIN users u ON u.id = ud.user_id WHERE ud.department_id IN ${inList(chunk.length)} AND u.status = 'active'`,
         chunk,
-        w.t,
+        t,
       );
       rows.forEach((r) => out.add(Number(r.user_id)));
     }
@@ -78,7 +96,7 @@ async function resolveAudience(db: Database, w: ImTx, a: Audience): Promise<numb
 export async function sendBroadcast(db: Database, sender: Broadcast['sender'], input: BroadcastInput, online: Set<number> | null): Promise<ImCommit<Broadcast>> {
   checkBroadcast(input);
   return imWrite(db, async (w) => {
-    let recipients = await resolveAudience(db, w, input.audience);
+    let recipients = await resolveAudience(db, w.t, input.audience);
     if (input.onlineOnly && online) recipients = recipients.filter((u) => online.has(u));
     const now = new Date();
     const [row] = await queryRows<BroadcastRow>(

@@ -8,8 +8,11 @@ import { bool, chunked, inList, isoDate, parseJson, queryRows } from '../db/sql.
 import { conversationRecipients, fanOut } from './sync.ts';
 import { imWrite, type ImCommit, type ImTx } from './write.ts';
 
-/** single: 1:1 chat; discussion: 讨论组 (users'); group: 固定群 (admins'); department: 部门群 (the directory's). */
-export const CONVERSATION_TYPES = ['single', 'discussion', 'group', 'department'] as const;
+/**
+ * single: 1:1 chat; discussion: 讨论组 (users'); group: 固定群 (admins'); department: 部门群 (the directory's);
+ * app: a person's chat with an open-API app (im/app-chats.ts).
+ */
+export const CONVERSATION_TYPES = ['single', 'discussion', 'group', 'department', 'app'] as const;
 export type ConversationType = (typeof CONVERSATION_TYPES)[number];
 /** What users create themselves; groups are created by admins. */
 export const USER_CONVERSATION_TYPES = ['single', 'discussion'] as const;

@@ -9,6 +9,7 @@
  * transaction as the membership changes, so an entry is applied exactly once even if the process dies
  * half-way. Broker events (`eventlog.appended`) only wake it up; a lost one delays it to the next poll.
  */
+import type { Transaction } from 'sequelize';
 import type { Database } from '../db/database.ts';
 import { qiaoError } from '../errors.ts';
 import { announceChange, announceCreated, insertConversation, insertMembers, newGroupId, type Actor, type Conversation, type ConversationRow } from './conversations.ts';
@@ -25,8 +26,8 @@ const BATCH = 500;
 
 export type Tree = Map<number, number[]>;
 
-export async function loadTree(db: Database, w: ImTx): Promise<Tree> {
-  const rows = await queryRows<{ id: number; parent_id: number | null }>(db, 'SELECT id, parent_id FROM departments', [], w.t);
+export async function loadTree(db: Database, t: Transaction | undefined): Promise<Tree> {
+  const rows = await queryRows<{ id: number; parent_id: number | null }>(db, 'SELECT id, parent_id FROM departments', [], t);
   const children: Tree = new Map();
   for (const r of rows) {
     const parent = r.parent_id === null ? 0 : Number(r.parent_id);
@@ -86,7 +87,7 @@ export async function createDepartmentGroup(
       w.t,
     );
     if (existing) throw qiaoError('QIAO_CONFLICT', `department ${input.departmentId} already has its group ${existing.id}`, { field: 'departmentId', id: existing.id });
-    const members = await desiredMembers(db, w, departmentsOf(await loadTree(db, w), { department_id: input.departmentId, include_sub: includeSub }));
+    const members = await desiredMembers(db, w, departmentsOf(await loadTree(db, w.t), { department_id: input.departmentId, include_sub: includeSub }));
     if (members.length > MAX_GROUP_MEMBERS) {
       throw qiaoError('QIAO_VALIDATION', `department ${input.departmentId} has ${members.length} people; a group holds at most ${MAX_GROUP_MEMBERS}`, { field: 'departmentId' });
     }
@@ -187,7 +188,7 @@ export async function followOrgBatch(db: Database): Promise<ImCommit<FollowResul
     if (structural || people.size) {
       const groups = await queryRows<ConversationRow>(db, "SELECT * FROM conversations WHERE type = 'department' AND dissolved_at IS NULL", [], w.t);
       if (groups.length) {
-        const tree = await loadTree(db, w);
+        const tree = await loadTree(db, w.t);
         const theirDepartments = new Set<number>();
         const memberOf = new Set<string>();
         for (const chunk of chunked([...people])) {

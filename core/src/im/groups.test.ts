@@ -120,6 +120,17 @@ forEachDatabase('im groups', ({ url }) => {
       await rejectsWith(admin('groups.create', { name: 'x', members: [u[0]], permissions: { invite: 'everyone' } }), 'QIAO_VALIDATION', 'permissions.invite');
     });
 
+    it('may start empty and get their members later', async () => {
+      const g = await admin<Conversation>('groups.create', { name: 'Later' });
+      assert.equal(g.type, 'group');
+      assert.deepEqual(g.members, []);
+      assert.deepEqual((await admin<Conversation>('groups.create', { name: 'Also empty', members: [] })).members, []);
+      assert.ok((await admin<{ groups: Array<{ id: string; memberCount: number }> }>('groups.list', { type: 'group', pageSize: 500 })).groups.some((x) => x.id === g.id && x.memberCount === 0));
+      await admin('groups.addMembers', { id: g.id, userIds: [u[6], u[7]] });
+      assert.deepEqual((await admin<Conversation>('groups.get', { id: g.id })).members.map((m) => m.userId).sort((a, b) => a - b), [u[6], u[7]]);
+      assert.deepEqual(await changes(u[6], g.id), ['membersAdded'], 'nobody was told of the creation: nobody was in it');
+    });
+
     it('follow each group’s permissions for invite, rename, announcements and leaving', async () => {
       const g = await admin<Conversation>('groups.create', { name: 'Ops', members: [u[0], u[1]], owner: u[2], admins: [u[3]] });
       await rejectsWith(call('conversations.invite', { userId: u[0], conversationId: g.id, userIds: [u[5]] }), 'QIAO_FORBIDDEN', 'userId');

@@ -17,7 +17,7 @@ import {
   type ConversationRow,
   type ConversationType,
 } from './conversations.ts';
-import { assertAllowed, type GroupPermissions, type Role } from './permissions.ts';
+import { assertAllowed, isPairChat, type GroupPermissions, type Role } from './permissions.ts';
 import { MAX_GROUP_MEMBERS } from './settings.ts';
 import { chunked, exec, inList, isoDate, jsonParam, queryRows } from '../db/sql.ts';
 import { imWrite, type ImCommit, type ImTx } from './write.ts';
@@ -34,7 +34,7 @@ function refuse(message: string, field = 'conversationId'): never {
 }
 
 function notForSingle(c: ConversationRow, what: string): void {
-  if (c.type === 'single') refuse(`conversation ${c.id} is a 1:1 chat: ${what} needs a group (create a discussion group instead)`);
+  if (isPairChat(c.type)) refuse(`conversation ${c.id} is a ${c.type === 'app' ? 'chat with an app' : '1:1 chat'}: ${what} needs a group (create a discussion group instead)`);
 }
 
 function notForDepartment(c: ConversationRow, what: string): void {
@@ -220,7 +220,8 @@ function checkRoleIds(members: Members | Set<number>, ids: number[], field: stri
 
 export interface CreateGroupInput {
   name: string;
-  members: number[];
+  /** Absent or empty: the group starts with nobody in it (members are added later). */
+  members?: number[];
   owner?: number;
   admins?: number[];
   permissions?: Partial<GroupPermissions>;
@@ -229,7 +230,7 @@ export interface CreateGroupInput {
 /** Creates a fixed group (固定群): the admin names it, picks members, an optional owner and group admins. */
 export async function createFixedGroup(db: Database, by: Actor, input: CreateGroupInput): Promise<ImCommit<Conversation>> {
   const name = cleanName(input.name);
-  const members = new Set([...input.members, ...(input.owner ? [input.owner] : []), ...(input.admins ?? [])]);
+  const members = new Set([...(input.members ?? []), ...(input.owner ? [input.owner] : []), ...(input.admins ?? [])]);
   if (members.size > MAX_GROUP_MEMBERS) throw qiaoError('QIAO_VALIDATION', `a group holds at most ${MAX_GROUP_MEMBERS} members, got ${members.size}`, { field: 'members' });
   const roles: Members = new Map([...members].sort((a, b) => a - b).map((u) => [u, 'member' as Role]));
   for (const a of input.admins ?? []) roles.set(a, 'admin');

@@ -2,7 +2,7 @@ import type { Context, ServiceSchema } from 'moleculer';
 import cron, { type ScheduledTask } from 'node-cron';
 import { qiaoError } from '../errors.ts';
 import { adminAction, type ServiceDeps } from '../services.ts';
-import { BROADCAST_TYPES, checkBroadcast, listBroadcasts, POPUP_RANGE, sendBroadcast, type BroadcastInput } from './broadcasts.ts';
+import { BROADCAST_TYPES, checkBroadcast, listBroadcasts, platformSender, POPUP_RANGE, SENDER_NAME_MAX, sendBroadcast, type BroadcastInput } from './broadcasts.ts';
 import {
   createConversation,
   getConversation,
@@ -25,8 +25,10 @@ import {
   readRange,
   removeSpaceFile,
   statFile,
+  storeAppFile,
   type BeginInput,
 } from './files/files.ts';
+import { APP_ID_PATTERN, openAppChat, sendAsApp, type AppSendInput } from './app-chats.ts';
 import {
   adminAddMembers,
   adminDissolve,
@@ -47,7 +49,7 @@ import {
 import { FILE_ID_PATTERN } from './message-types/common.ts';
 import { MESSAGE_TYPES } from './message-types/index.ts';
 import { listMessages, type ListMessagesInput, type StoredMessage } from './messages.ts';
-import { PERMISSIONS_PARAM } from './permissions.ts';
+import { isPairChat, PERMISSIONS_PARAM } from './permissions.ts';
 import { markRead, receiptCounts, receiptOf } from './read-state.ts';
 import { recallMessage } from './recall.ts';
 import { searchMessages, type SearchInput } from './search.ts';
@@ -55,7 +57,7 @@ import { sendMessage, type SendInput } from './send.ts';
 import { applySensitiveWords } from './sensitive-words.ts';
 import { FILE_KINDS, readSettings, SETTINGS_PATCH_PARAMS, updateSettings, type ImSettingsPatch } from './settings.ts';
 import { queryRows } from '../db/sql.ts';
-import { assertActiveUser, pruneSync, readSync, syncHead } from './sync.ts';
+import { assertActiveUser, pruneSync, readSync, syncHead, syncHeads } from './sync.ts';
 import type { ImCommit } from './write.ts';
 
 const id = { type: 'number', integer: true, positive: true, convert: true } as const;
@@ -64,6 +66,8 @@ const conversationId = { type: 'string', min: 1, max: 64 } as const;
 const groupId = { type: 'string', min: 1, max: 64 } as const;
 const userIds = { type: 'array', items: id, min: 1, max: 5000 } as const;
 const name = { type: 'string', min: 1, max: 200 } as const;
+const appIdParam = { type: 'string', pattern: APP_ID_PATTERN, messages: { stringPattern: "The '{field}' field must be an app id (letters, digits, _ and -)." } } as const;
+const appName = { type: 'string', min: 1, max: 100 } as const;
 const fileId = { type: 'string', pattern: FILE_ID_PATTERN, messages: { stringPattern: "The '{field}' field must be a file id (f + 24 hex digits)." } } as const;
 const uploadId = { type: 'string', pattern: UPLOAD_ID_PATTERN, messages: { stringPattern: "The '{field}' field must be an upload id (u + 24 hex digits)." } } as const;
 const page = { type: 'number', integer: true, min: 1, max: 1_000_000, optional: true, convert: true } as const;
@@ -234,6 +238,41 @@ export default function imService({ config, db }: ServiceDeps): ServiceSchema {
         },
       },
 
+      // ---- chats with apps (called by the apps service) ------------------------------------------------
+      'apps.open': {
+        params: { appId: appIdParam, appName, userId },
+        async handler(ctx: Context<{ appId: string; appName: string; userId: number }>) {
+          const { conversation, wake, logged } = await openAppChat(db, { appId: ctx.params.appId, name: ctx.params.appName }, ctx.params.userId);
+          return this.announce({ result: conversation, wake, logged });
+        },
+      },
+      'apps.send': {
+        params: {
+          appId: appIdParam,
+          appName,
+          audience,
+          type: { type: 'enum', values: [...MESSAGE_TYPES] },
+          body: { type: 'object' },
+        },
+        async handler(ctx: Context<{ appId: string; appName: string; audience: AppSendInput['audience']; type: AppSendInput['type']; body: AppSendInput['body'] }>) {
+          const { appId, appName: name, audience: to, type, body } = ctx.params;
+          const { messages, wake, logged } = await sendAsApp(db, { app: { appId, name }, audience: to, type, body });
+          return this.announce({ result: { messages }, wake, logged });
+        },
+      },
+      /** Stores the bytes of a picture or file an app sends; the answer's `id` goes into `apps.send`'s body. */
+      'apps.file': {
+        params: {
+          name: { type: 'string', min: 1, max: 1000 },
+          kind: { type: 'enum', values: [...FILE_KINDS] },
+          mime: { type: 'string', max: 100, optional: true, pattern: /^[\w.+-]+\/[\w.+-]+$/ },
+          data: { type: 'string', max: 200_000_000 },
+        },
+        handler(ctx: Context<{ name: string; kind: (typeof FILE_KINDS)[number]; mime?: string; data: string }>) {
+          return storeAppFile(db, store, { ...ctx.params, data: Buffer.from(ctx.params.data, 'base64') });
+        },
+      },
+
       // ---- read state -----------------------------------------------------------------------------
       read: {
         params: { userId, conversationId, upTo: { type: 'number', integer: true, min: 0, convert: true } },
@@ -272,16 +311,28 @@ export default function imService({ config, db }: ServiceDeps): ServiceSchema {
           return { head: await syncHead(db, ctx.params.userId) };
         },
       },
+      /**
+       * Many heads in one call, for gateways pushing a wake-up to a whole group: `{ heads: { [userId]: head } }`,
+       * leaving out people who do not exist or are not active (where `sync.head` refuses).
+       */
+      'sync.heads': {
+        params: { userIds: { type: 'array', items: id, max: 5000 } },
+        async handler(ctx: Context<{ userIds: number[] }>) {
+          return { heads: Object.fromEntries(await syncHeads(db, ctx.params.userIds)) };
+        },
+      },
 
       // ---- broadcasts -----------------------------------------------------------------------------
       'broadcasts.send': adminAction({
         admin: true,
         rest: 'POST /im/broadcasts',
-        params: broadcastParams,
-        async handler(ctx: Context<BroadcastInput, AdminMeta>) {
-          const account = ctx.meta.admin?.account;
-          const sender = account ? { kind: 'admin' as const, id: null, name: account } : { kind: 'system' as const, id: null, name: 'system' };
-          return this.sendBroadcast(ctx, sender, ctx.params);
+        params: { ...broadcastParams, senderName: { type: 'string', trim: true, min: 1, max: SENDER_NAME_MAX, optional: true } },
+        async handler(ctx: Context<BroadcastInput & { senderName?: string }, AdminMeta & { plugin?: string }>) {
+          const { senderName, ...input } = ctx.params;
+          const plugin = typeof ctx.meta.plugin === 'string' && ctx.meta.plugin ? ctx.meta.plugin : undefined;
+          const pluginName = plugin ? await this.pluginName(ctx, plugin) : null;
+          const sender = platformSender({ plugin, pluginName, admin: ctx.meta.admin?.account }, senderName);
+          return this.sendBroadcast(ctx, sender, input);
         },
       }),
       /** For the client API: a person with broadcast permission (广播权限) sends as themselves. */
@@ -315,7 +366,8 @@ export default function imService({ config, db }: ServiceDeps): ServiceSchema {
         rest: 'POST /im/groups',
         params: {
           name,
-          members: userIds,
+          // A group may start empty (Youdu's group/create names it, members come later).
+          members: { ...userIds, min: 0, optional: true },
           owner: { ...id, optional: true },
           admins: { type: 'array', items: id, max: 5000, optional: true },
           permissions: PERMISSIONS_PARAM,
@@ -354,7 +406,7 @@ export default function imService({ config, db }: ServiceDeps): ServiceSchema {
         params: { id: groupId },
         async handler(ctx: Context<{ id: string }>) {
           const c = await getConversation(db, ctx.params.id);
-          if (!c || c.type === 'single') throw qiaoError('QIAO_CONVERSATION_NOT_FOUND', `there is no group ${ctx.params.id}`, { field: 'id' });
+          if (!c || isPairChat(c.type)) throw qiaoError('QIAO_CONVERSATION_NOT_FOUND', `there is no group ${ctx.params.id}`, { field: 'id' });
           return c;
         },
       }),
@@ -524,6 +576,15 @@ export default function imService({ config, db }: ServiceDeps): ServiceSchema {
       async sendBroadcast(ctx: Context, sender: Parameters<typeof sendBroadcast>[1], input: BroadcastInput) {
         const commit = await sendBroadcast(db, sender, input, input.onlineOnly ? await this.onlineUsers(ctx) : null);
         return this.announce(commit, [['im.broadcast.sent', commit.result]]);
+      },
+      /** A plugin's display name from the plugin host, or null when it cannot say (the id is used then). */
+      async pluginName(ctx: Context, pluginId: string): Promise<string | null> {
+        if (!this.broker.registry.actions.isAvailable('plugins.get')) return null;
+        try {
+          return (await ctx.call<{ name: string | null }, object>('plugins.get', { id: pluginId })).name ?? null;
+        } catch {
+          return null;
+        }
       },
       /** Who is online, from the presence service when one runs; null (everyone counts) when none does. */
       async onlineUsers(ctx: Context): Promise<Set<number> | null> {

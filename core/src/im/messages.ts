@@ -27,6 +27,8 @@ export interface StoredMessage extends PendingMessage {
   createdAt: string;
   receipt?: true;
   recalled?: { at: string; by: number };
+  /** Set when an app sent it (into a person's chat with the app); `senderId` is then 0. */
+  senderApp?: string;
 }
 
 export interface MessageRow {
@@ -40,9 +42,10 @@ export interface MessageRow {
   receipt: unknown;
   recalled_at: string | Date | null;
   recalled_by: number | null;
+  sender_app: string | null;
 }
 
-export const MESSAGE_COLUMNS = 'id, conversation_id, sender_id, client_msg_id, type, body, created_at, receipt, recalled_at, recalled_by';
+export const MESSAGE_COLUMNS = 'id, conversation_id, sender_id, client_msg_id, type, body, created_at, receipt, recalled_at, recalled_by, sender_app';
 
 export function toMessage(row: MessageRow): StoredMessage {
   const m: StoredMessage = {
@@ -56,6 +59,7 @@ export function toMessage(row: MessageRow): StoredMessage {
   };
   if (bool(row.receipt)) m.receipt = true;
   if (row.recalled_at !== null) m.recalled = { at: isoDate(row.recalled_at), by: Number(row.recalled_by) };
+  if (row.sender_app) m.senderApp = row.sender_app;
   return m;
 }
 

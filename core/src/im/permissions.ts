@@ -24,8 +24,11 @@ export const FIXED_DEFAULTS: GroupPermissions = { invite: 'admins', leave: true,
 /** Department groups: membership is the directory's, so nobody invites and nobody leaves. */
 export const DEPARTMENT_DEFAULTS: GroupPermissions = { invite: 'nobody', leave: false, rename: 'admins', announce: 'admins', upload: 'members' };
 
+/** 1:1 chats and a person's chat with an app have two parties and no group settings. */
+export const isPairChat = (type: string): boolean => type === 'single' || type === 'app';
+
 export function effectivePermissions(type: string, stored: Partial<GroupPermissions> | null): GroupPermissions | null {
-  if (type === 'single') return null;
+  if (isPairChat(type)) return null;
   if (type === 'discussion') return { ...DISCUSSION_PERMISSIONS };
   if (type === 'department') return { ...DEPARTMENT_DEFAULTS, ...(stored ?? {}), invite: 'nobody', leave: false };
   return { ...FIXED_DEFAULTS, ...(stored ?? {}) };

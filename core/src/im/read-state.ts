@@ -40,7 +40,7 @@ export async function markRead(db: Database, p: { userId: number; conversationId
     });
     const senders = await queryRows<{ sender_id: number }>(
       db,
-      `SELECT DISTINCT sender_id FROM messages WHERE conversation_id = ? AND id > ? AND id <= ? AND sender_id <> ? AND recalled_at IS NULL${forced ? '' : ' AND receipt = ?'}`,
+      `SELECT DISTINCT sender_id FROM messages WHERE conversation_id = ? AND id > ? AND id <= ? AND sender_id <> ? AND sender_id <> 0 AND recalled_at IS NULL${forced ? '' : ' AND receipt = ?'}`,
       forced ? [p.conversationId, before, target, p.userId] : [p.conversationId, before, target, p.userId, true],
       w.t,
     );

@@ -2,7 +2,7 @@ import type { Database } from '../db/database.ts';
 import { qiaoError } from '../errors.ts';
 import { memberAccess } from './conversations.ts';
 import { MESSAGE_COLUMNS, toMessage, type MessageRow, type StoredMessage } from './messages.ts';
-import { isGroupAdmin } from './permissions.ts';
+import { isGroupAdmin, isPairChat } from './permissions.ts';
 import { readSettings } from './settings.ts';
 import { parseJson, queryRows } from '../db/sql.ts';
 import { conversationRecipients, fanOut } from './sync.ts';
@@ -28,7 +28,7 @@ export async function recallMessage(db: Database, p: { userId: number; messageId
     const message = toMessage(row);
     const { conversation, role } = await memberAccess(db, message.conversationId, p.userId, 'userId', { t: w.t, write: true });
     if (message.recalled) return message;
-    const mayRecallOthers = conversation.type !== 'single' && isGroupAdmin(role);
+    const mayRecallOthers = !isPairChat(conversation.type) && isGroupAdmin(role);
     if (message.senderId !== p.userId && !mayRecallOthers) {
       throw qiaoError('QIAO_FORBIDDEN', `user ${p.userId} may not recall message ${message.id}: only its sender or a group admin may`, { field: 'userId' });
     }

@@ -1,13 +1,14 @@
 import type { Context, ServiceBroker } from 'moleculer';
 import type { Database } from '../db/database.ts';
 import { qiaoError } from '../errors.ts';
+import { TO_APP_TYPES } from './app-chats.ts';
 import { memberAccess, permissionsOf, type Access } from './conversations.ts';
 import { checkAttachments } from './files/files.ts';
 import { runBeforeMessageStored } from './hooks.ts';
 import type { ForwardedItem } from './message-types/forward.ts';
 import { typeDef, validateBody, type MessageBody } from './message-types/index.ts';
 import { findByClientMsgId, loadMessages, storeMessage, type PendingMessage, type StoredMessage, type StoreResult } from './messages.ts';
-import { assertAllowed, isGroupAdmin } from './permissions.ts';
+import { assertAllowed, isGroupAdmin, isPairChat } from './permissions.ts';
 import { applySensitiveWords } from './sensitive-words.ts';
 import { readSettings } from './settings.ts';
 import { queryRows } from '../db/sql.ts';
@@ -32,7 +33,7 @@ async function checkMentions(db: Database, access: Access, input: SendInput): Pr
   if (!mentions) return;
   const { conversation, role } = access;
   if (mentions.all) {
-    if (conversation.type === 'single') throw qiaoError('QIAO_VALIDATION', '@all is for groups, not 1:1 chats', { field: 'body' });
+    if (isPairChat(conversation.type)) throw qiaoError('QIAO_VALIDATION', '@all is for groups, not 1:1 chats', { field: 'body' });
     if (conversation.type !== 'discussion' && !isGroupAdmin(role)) {
       throw qiaoError('QIAO_FORBIDDEN', `only the owner and admins of group ${conversation.id} may mention everyone`, { field: 'body' });
     }
@@ -87,8 +88,11 @@ export async function sendMessage(db: Database, broker: ServiceBroker, ctx: Cont
   if (earlier) return { message: sameSend(earlier, input), logged: null, wake: [] };
   // Checked before the hook so plugins never see a message that cannot be stored; checked again inside the write.
   const access = await memberAccess(db, conversationId, senderId, 'senderId', { write: true });
+  if (access.conversation.type === 'app' && !TO_APP_TYPES.includes(type)) {
+    throw qiaoError('QIAO_VALIDATION', `an app takes ${TO_APP_TYPES.join(', ')} messages, not "${type}"`, { field: 'type' });
+  }
   if (type === 'announcement') {
-    if (access.conversation.type === 'single') throw qiaoError('QIAO_VALIDATION', 'announcements are for groups, not 1:1 chats', { field: 'type' });
+    if (isPairChat(access.conversation.type)) throw qiaoError('QIAO_VALIDATION', 'announcements are for groups, not 1:1 chats', { field: 'type' });
     assertAllowed(permissionsOf(access.conversation), access.role, 'announce', senderId, conversationId, 'senderId');
   }
   await checkMentions(db, access, input);

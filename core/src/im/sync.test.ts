@@ -109,6 +109,26 @@ forEachDatabase('im per-user sync', ({ url }) => {
       const page = await sync(user, headsBefore.get(user) ?? 0);
       assert.deepEqual(page.items.map((i) => i.data), [m]);
     }
+      // Gateways ask for all 5,000 heads in one call (read in chunks), each the member's new position.
+    const { heads } = await app.broker.call<{ heads: Record<string, number> }, object>('im.sync.heads', { userIds: [alice, ...members] });
+    assert.equal(Object.keys(heads).length, 5000);
+    for (const u of [alice, ...members]) assert.equal(heads[u], (headsBefore.get(u) ?? 0) + 1, `head of ${u}`);
+  });
+
+  it('reads many heads at once as sync.head reads one, leaving out whom sync.head refuses', async () => {
+    const [fred, gina, hal] = await insertUsers(app.db, 3);
+    const chat = await app.broker.call<Conversation, object>('im.conversations.create', { type: 'single', members: [fred], createdBy: alice });
+    await send(chat.id, alice, 'heads-1', 'one');
+    await send(chat.id, alice, 'heads-2', 'two');
+    await setStatus(app.db, hal, 'disabled');
+    const { heads } = await app.broker.call<{ heads: Record<string, number> }, object>('im.sync.heads', { userIds: [fred, gina, hal, 999_999, fred, alice] });
+    // gina has never received anything: 0, as sync.head says; hal (disabled) and 999999 (nobody) are left out.
+    assert.deepEqual(heads, { [fred]: await head(fred), [gina]: 0, [alice]: await head(alice) });
+    assert.ok(heads[fred] >= 2, 'the chat and both messages reached fred');
+    assert.deepEqual(await app.broker.call('im.sync.heads', { userIds: [] }), { heads: {} });
+    await rejectsWith(app.broker.call('im.sync.heads', { userIds: Array.from({ length: 5001 }, (_, i) => i + 1) }), 'QIAO_VALIDATION', 'userIds');
+    await rejectsWith(app.broker.call('im.sync.heads', { userIds: [1, 0] }), 'QIAO_VALIDATION', 'userIds[1]');
+    await setStatus(app.db, hal, 'active');
   });
 
   it('cuts a disabled user off from sync at once, and gives everything back when re-enabled', async () => {

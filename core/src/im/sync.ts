@@ -107,6 +107,23 @@ export async function syncHead(db: Database, userId: number): Promise<number> {
   return Number(row?.head ?? 0);
 }
 
+/**
+ * The heads of many people at once (a wake-up reaching a whole group), by the same rule as `syncHead`
+ * behind `assertActiveUser`: people who do not exist or are not active are left out, as they receive nothing.
+ */
+export async function syncHeads(db: Database, userIds: number[]): Promise<Map<number, number>> {
+  const heads = new Map<number, number>();
+  for (const chunk of chunked([...new Set(userIds)])) {
+    const rows = await queryRows<{ id: number | string; head: number | string | null }>(
+      db,
+      `SELECT u.id, h.head FROM users u LEFT JOIN sync_heads h ON h.user_id = u.id WHERE u.id IN ${inList(chunk.length)} AND u.status = 'active'`,
+      chunk,
+    );
+    for (const r of rows) heads.set(Number(r.id), Number(r.head ?? 0));
+  }
+  return heads;
+}
+
 /** Throws unless `userId` is an active account: disabled and resigned people receive nothing. */
 export async function assertActiveUser(db: Database, userId: number, field = 'userId'): Promise<void> {
   const [user] = await queryRows<{ status: string }>(db, 'SELECT status FROM users WHERE id = ?', [userId]);

@@ -22,14 +22,19 @@ import { groupRoutes, sessionRoutes } from './cgi-groups.ts';
 import { mediaRoutes, storeMedia } from './cgi-media.ts';
 import { messageRoutes } from './cgi-messages.ts';
 import { orgRoutes, userByAccount, type OrgUser } from './cgi-org.ts';
-import { autoReply, callbackMessage, canChat, withToken, type Inbound } from './chat-partner.ts';
+import { singleFlight } from '../eventlog/single-flight.ts';
+import { followAppChats } from './app-chat-follower.ts';
+import { callbackMessage, canChat, findMenuItem, withToken } from './chat-partner.ts';
 import { aesKey, decrypt, encrypt, prefixWasIv } from './crypto.ts';
 import { cgiError } from './errcodes.ts';
 import { followAudit } from './message-audit.ts';
 import { jobRoutes, runJob, type Caller } from './replace-all.ts';
+import { orgExtraRoutes } from './cgi-org-extra.ts';
+import { exportSession, sessionExportRoutes } from './session-export.ts';
+import { xmlSyncRoutes } from './xml-sync.ts';
 import { checkSsoToken, issueAccessToken, issueSsoToken, pruneTokens, rememberEnvelope } from './tokens.ts';
 
-const ROUTES: CgiRoute[] = [...orgRoutes, ...messageRoutes, ...mediaRoutes, ...groupRoutes, ...sessionRoutes, ...jobRoutes];
+const ROUTES: CgiRoute[] = [...orgRoutes, ...orgExtraRoutes, ...messageRoutes, ...mediaRoutes, ...groupRoutes, ...sessionRoutes, ...sessionExportRoutes, ...jobRoutes, ...xmlSyncRoutes];
 /** How often the callback worker looks for due deliveries. */
 const WORKER_MS = 5_000;
 /** gettoken's timestamp may differ from the server clock by at most the time an envelope is remembered. */
@@ -81,6 +86,7 @@ export default function appsService({ config, db }: ServiceDeps): ServiceSchema 
   let buin: number | null = null;
   const routes = new Map<string, CgiRoute>();
   for (const r of ROUTES) for (const p of r.paths) routes.set(p, r);
+  const mediaDir = path.join(config.dataDir, 'openapi-media');
 
   return {
     name: 'apps',
@@ -174,7 +180,7 @@ export default function appsService({ config, db }: ServiceDeps): ServiceSchema 
           if (ctx.params.path === '/cgi/gettoken') return this.getToken(ctx.params, now);
           if (ctx.params.path === '/cgi/identify') return this.identify(ctx, ctx.params.query.token, now);
           const deps: CgiDeps = {
-            mediaDir: path.join(config.dataDir, 'openapi-media'),
+            mediaDir,
             enqueueCallback: (id, message, target) => this.notify(id, message, target),
             startJob: (jobId) => this.startJob(jobId),
           };
@@ -202,36 +208,64 @@ export default function appsService({ config, db }: ServiceDeps): ServiceSchema 
           return { apps: apps.map((a) => ({ appId: a.appId, name: a.name, description: a.description, logo: a.logo, hasHome: !!a.homeUrl, menus: a.menus })) };
         },
       },
-      /** A person writes to an app (or clicks its menu): auto-reply or callback. */
-      inbound: {
+      /** Opens the person's chat with the app: they write into it like any conversation (see app-chat-follower.ts). */
+      'chat.open': {
+        params: { appId, userId },
+        async handler(ctx: Context<{ appId: string; userId: number }>) {
+          const app = await getApp(db, ctx.params.appId);
+          if (!canChat(app)) throw qiaoError('QIAO_FORBIDDEN', `app "${app.appId}" does not take messages`, { field: 'appId' });
+          return ctx.call('im.apps.open', { appId: app.appId, appName: app.name, userId: ctx.params.userId });
+        },
+      },
+      /**
+       * A click on the app's custom menu (自定义菜单): a `click` item is called back to the app as an event;
+       * a `url` item answers its URL with `$TOKEN$` filled in for SSO.
+       */
+      'menu.click': {
+        params: { appId, userId, key: { type: 'string', min: 1, max: 100 } },
+        async handler(ctx: Context<{ appId: string; userId: number; key: string }>) {
+          const app = await getApp(db, ctx.params.appId);
+          if (!canChat(app)) throw qiaoError('QIAO_FORBIDDEN', `app "${app.appId}" does not take messages`, { field: 'appId' });
+          const item = findMenuItem(app.menus, ctx.params.key);
+          if (!item) throw qiaoError('QIAO_NOT_FOUND', `app "${app.appId}" has no menu item "${ctx.params.key}"`, { field: 'key' });
+          const user = await ctx.call<OrgUser, object>('org.users.get', { id: ctx.params.userId });
+          if (user.status !== 'active') throw qiaoError('QIAO_FORBIDDEN', `user ${user.id} is ${user.status}`, { field: 'userId' });
+          if (item.type === 'url') {
+            const issued = await issueSsoToken(db, user.id, app.appId, new Date());
+            return { url: withToken(item.url ?? '', issued.token) };
+          }
+          if (!app.callbackUrl) throw qiaoError('QIAO_UNAVAILABLE', `app "${app.appId}" has no callback URL to take menu clicks`, { field: 'appId' });
+          const packageId = await this.notify(app.appId, callbackMessage({ fromUser: user.account, msgType: 'menu', menuKey: ctx.params.key }, new Date()));
+          return { packageId };
+        },
+      },
+      /**
+       * 会话消息转出 (docs/api/c01_00011.md): the person picks messages in a conversation and one of the app's
+       * menu items (or its home page); the messages become a zip kept for that app, and the answer is the
+       * URL to open, with `token` (identify) and `file_id` (for `/cgi/session/msg/download.zip`) added.
+       */
+      'session.export': {
         params: {
           appId,
           userId,
-          msgType: { type: 'enum', values: ['text', 'image', 'file', 'menu'] },
-          content: { type: 'string', max: 10_000, optional: true },
-          fileName: { type: 'string', max: 255, optional: true },
-          data: { type: 'string', max: 30_000_000, optional: true },
-          menuKey: { type: 'string', max: 100, optional: true },
+          conversationId: { type: 'string', min: 1, max: 64 },
+          messageIds: { type: 'array', items: { type: 'number', integer: true, positive: true, convert: true }, min: 1, max: 500 },
+          key: { type: 'string', min: 1, max: 100, optional: true },
         },
-        async handler(ctx: Context<{ appId: string; userId: number; msgType: Inbound['msgType']; content?: string; fileName?: string; data?: string; menuKey?: string }>) {
+        async handler(ctx: Context<{ appId: string; userId: number; conversationId: string; messageIds: number[]; key?: string }>) {
           const app = await getApp(db, ctx.params.appId);
           if (!canChat(app)) throw qiaoError('QIAO_FORBIDDEN', `app "${app.appId}" does not take messages`, { field: 'appId' });
-          const user = await ctx.call<OrgUser, object>('org.users.get', { id: ctx.params.userId });
-          const now = new Date();
-          if (ctx.params.msgType === 'text') {
-            const reply = autoReply(app.autoReply, ctx.params.content ?? '');
-            if (reply !== null) {
-              await ctx.call('im.broadcasts.send', { audience: { userIds: [user.id] }, type: 'text', title: app.name, body: { text: reply } });
-              return { handled: 'auto-reply', reply };
-            }
-          }
-          let mediaId: string | undefined;
-          if (ctx.params.msgType === 'image' || ctx.params.msgType === 'file') {
-            if (!ctx.params.data) throw qiaoError('QIAO_VALIDATION', 'data (base64 of the file) is required for image and file', { field: 'data' });
-            mediaId = (await storeMedia({ db, deps: { mediaDir: path.join(config.dataDir, 'openapi-media') } as CgiDeps, now }, app.appId, ctx.params.msgType, ctx.params.fileName ?? 'file', Buffer.from(ctx.params.data, 'base64'))).mediaId;
-          }
-          const packageId = await this.notify(app.appId, callbackMessage({ fromUser: user.account, msgType: ctx.params.msgType, content: ctx.params.content, mediaId, menuKey: ctx.params.menuKey }, now));
-          return { handled: 'callback', packageId };
+          const item = ctx.params.key ? findMenuItem(app.menus, ctx.params.key) : null;
+          if (ctx.params.key && (!item || item.type !== 'url')) throw qiaoError('QIAO_NOT_FOUND', `app "${app.appId}" has no url menu item "${ctx.params.key}"`, { field: 'key' });
+          const target = item?.url ?? app.homeUrl;
+          if (!target) throw qiaoError('QIAO_VALIDATION', `app "${app.appId}" has no home URL or url menu item to send the messages to`, { field: 'key' });
+          const { userId, conversationId, messageIds } = ctx.params;
+          const { fileId, messages } = await exportSession(this.broker as unknown as Caller, { db, mediaDir }, { userId, conversationId, messageIds, appId: app.appId });
+          const issued = await issueSsoToken(db, userId, app.appId, new Date());
+          const url = new URL(withToken(target, issued.token));
+          url.searchParams.set('token', issued.token);
+          url.searchParams.set('file_id', fileId);
+          return { fileId, messages, url: url.toString() };
         },
       },
       /** An SMS a person sends from the client, handed to the SMS gateway (sysSmsAssistant's callback). */
@@ -257,7 +291,10 @@ export default function appsService({ config, db }: ServiceDeps): ServiceSchema 
 
     events: {
       'eventlog.appended'(ctx: Context<{ topic?: string }>) {
-        if (ctx.params?.topic === 'message.stored') void this.audit();
+        if (ctx.params?.topic === 'message.stored') {
+          void this.audit();
+          void this.chats();
+        }
       },
     },
 
@@ -346,33 +383,12 @@ export default function appsService({ config, db }: ServiceDeps): ServiceSchema 
           runJob(this.broker as unknown as Caller, db, jobId, (id, msg, target) => this.notify(id, msg, target)).catch((err) => this.logger.error(`open API job ${jobId} failed`, err));
         });
       },
-      /** Single-flight: a call while one runs makes it go round once more. */
-      audit(): Promise<number> {
-        if (this.auditing) {
-          this.auditAgain = true;
-          return this.auditing;
-        }
-        this.auditing = (async () => {
-          let n = 0;
-          try {
-            do {
-              this.auditAgain = false;
-              n += await followAudit(this.broker as unknown as Caller, db, (id, msg) => this.notify(id, msg));
-            } while (this.auditAgain);
-          } catch (err) {
-            this.logger.warn(`open API message audit: ${(err as Error).message}`);
-          } finally {
-            this.auditing = null;
-          }
-          return n;
-        })();
-        return this.auditing;
-      },
       async deliverDue() {
         if (this.delivering) return;
         this.delivering = true;
         try {
           await this.audit();
+          await this.chats();
           await runDue(db, await this.companyBuin(), new Date());
           if (Date.now() - lastPrune > 3600_000) {
             lastPrune = Date.now();
@@ -384,6 +400,25 @@ export default function appsService({ config, db }: ServiceDeps): ServiceSchema 
           this.delivering = false;
         }
       },
+    },
+
+    created() {
+      const caller = this.broker as unknown as Caller;
+      const notify = (id: string, msg: Record<string, unknown>) => this.notify(id, msg);
+      // Both follow `message.stored` in the durable log with their own cursors (message-audit.ts, app-chat-follower.ts).
+      this.audit = singleFlight(
+        () => followAudit(caller, db, notify),
+        (err) => this.logger.warn(`open API message audit: ${err.message}`),
+      );
+      this.chats = singleFlight(
+        () =>
+          followAppChats(caller, db, {
+            enqueue: notify,
+            storeMedia: async (id, type, name, bytes) => (await storeMedia({ db, deps: { mediaDir } as CgiDeps, now: new Date() }, id, type, name, bytes)).mediaId,
+            warn: (m) => this.logger.warn(`open API app chats: ${m}`),
+          }),
+        (err) => this.logger.warn(`open API app chats: ${err.message}`),
+      );
     },
 
     async started() {

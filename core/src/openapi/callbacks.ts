@@ -104,6 +104,7 @@ interface CallbackRow {
   package_id: string;
   message: unknown;
   attempts: number | string;
+  next_attempt_at: string | Date;
   give_up_at: string | Date;
 }
 
@@ -124,17 +125,19 @@ async function logAttempt(db: Database, callbackId: number, attempt: number, url
 export async function runDue(db: Database, buin: number, now: Date, limit = 50): Promise<number> {
   const due = await rows<CallbackRow>(
     db,
-    "SELECT id, app_id, url, token, package_id, message, attempts, give_up_at FROM openapi_callbacks WHERE status = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?",
+    "SELECT id, app_id, url, token, package_id, message, attempts, next_attempt_at, give_up_at FROM openapi_callbacks WHERE status = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?",
     [now, limit],
   );
   let tried = 0;
   for (const row of due) {
     const id = Number(row.id);
-    // Claim: only one worker (of any node) moves the row's next attempt forward.
-    const claimed = await rows(db, "UPDATE openapi_callbacks SET next_attempt_at = ? WHERE id = ? AND status = 'pending' AND next_attempt_at <= ? RETURNING id", [
+    // Claim: only one worker (of any node, whatever clock it runs with) moves the row's next attempt
+    // forward from the value it read; a worker that read the row before another claimed it finds it changed.
+    const claimed = await rows(db, "UPDATE openapi_callbacks SET next_attempt_at = ? WHERE id = ? AND status = 'pending' AND attempts = ? AND next_attempt_at = ? RETURNING id", [
       new Date(now.getTime() + LEASE_MS),
       id,
-      now,
+      row.attempts,
+      row.next_attempt_at,
     ]);
     if (!claimed.length) continue;
     tried++;

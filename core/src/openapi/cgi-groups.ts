@@ -1,16 +1,21 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { Context } from 'moleculer';
 import { ORG_WRITE, type CgiRequest, type CgiRoute } from './cgi.ts';
 import { userByAccount, type OrgUser } from './cgi-org.ts';
-import { rows, run } from './app-store.ts';
+import { exec } from '../db/sql.ts';
+import { rows } from './app-store.ts';
 import { cgiError, fromQiaoError } from './errcodes.ts';
-import { reqString, stringArray } from './params.ts';
+import { readMedia } from './cgi-media.ts';
+import { obj, reqString, stringArray } from './params.ts';
 
 /**
  * Groups (docs/api/c01_00015.md) over the im service's fixed groups, and multi-person sessions
- * (c01_00008.md, c01_00009.md) over its discussion groups. Youdu creates a group with a name only and
- * adds members later, while im needs members to create one: such a group waits in `openapi_groups` and
- * becomes an im group with its first members.
+ * (c01_00008.md, c01_00009.md) over its discussion groups. A Youdu group id is the im group's id.
+ *
+ * `openapi_groups` is legacy: earlier versions kept groups created without members there (im could not
+ * create an empty group then) under ids of their own. Those ids keep working: a row still waiting for
+ * members becomes an empty im group the first time it is used, and its id stays an alias of that group.
+ * Nothing new is written to the table.
  */
 
 interface Conversation {
@@ -24,8 +29,9 @@ interface Conversation {
 }
 
 interface GroupRef {
+  /** The id the caller named (a legacy alias or the im group's id). */
   groupId: string;
-  conversationId: string | null;
+  conversationId: string;
   name: string;
 }
 
@@ -45,13 +51,34 @@ async function conversation(ctx: Context, id: string): Promise<Conversation | nu
   }
 }
 
+type LegacyRow = { group_id: string; conversation_id: string | null; name: string };
+
+/** Makes a legacy group that was still waiting for members an (empty) im group; answers its id. */
+async function adopt(req: CgiRequest, row: LegacyRow): Promise<string> {
+  if (row.conversation_id) return row.conversation_id;
+  const c = await req.ctx.call<Conversation, object>('im.groups.create', { name: row.name }).catch(imErr);
+  // Two requests adopting at once: the first one's group counts; the other's is dissolved again.
+  const claimed = await exec(req.db, 'UPDATE openapi_groups SET conversation_id = ? WHERE group_id = ? AND conversation_id IS NULL', [c.id, row.group_id]);
+  if (claimed > 0) return c.id;
+  await req.ctx.call('im.groups.dissolve', { id: c.id }).catch(imErr);
+  const [now] = await rows<LegacyRow>(req.db, 'SELECT * FROM openapi_groups WHERE group_id = ?', [row.group_id]);
+  return now!.conversation_id!;
+}
+
+async function adoptAll(req: CgiRequest): Promise<Map<string, string>> {
+  const legacy = await rows<LegacyRow>(req.db, 'SELECT * FROM openapi_groups ORDER BY created_at, group_id');
+  const alias = new Map<string, string>();
+  for (const r of legacy) alias.set(await adopt(req, r), r.group_id);
+  return alias;
+}
+
 async function resolveGroup(req: CgiRequest, field = 'id'): Promise<GroupRef> {
   const id = reqString(req.params, field, 'ERRCODE_MISS_GROUPID', 'ERRCODE_INVALID_FORMAT_GROUPID', 64);
-  const [row] = await rows<{ group_id: string; conversation_id: string | null; name: string }>(req.db, 'SELECT * FROM openapi_groups WHERE group_id = ?', [id]);
-  if (row) return { groupId: row.group_id, conversationId: row.conversation_id, name: row.name };
-  const c = await conversation(req.ctx, id);
+  const [row] = await rows<LegacyRow>(req.db, 'SELECT * FROM openapi_groups WHERE group_id = ?', [id]);
+  const conversationId = row ? await adopt(req, row) : id;
+  const c = await conversation(req.ctx, conversationId);
   if (!c || c.type !== 'group' || c.dissolvedAt) throw cgiError('ERRCODE_GROUP_NOTEXIST', `group "${id}" does not exist`);
-  return { groupId: id, conversationId: id, name: c.name ?? '' };
+  return { groupId: id, conversationId, name: c.name ?? '' };
 }
 
 async function memberIds(req: CgiRequest, accounts: string[]): Promise<number[]> {
@@ -68,7 +95,9 @@ async function memberIds(req: CgiRequest, accounts: string[]): Promise<number[]>
 
 async function accountsOf(ctx: Context, userIds: number[]): Promise<OrgUser[]> {
   const out: OrgUser[] = [];
-  for (const id of userIds) out.push(await ctx.call<OrgUser, object>('org.users.get', { id }));
+  for (let i = 0; i < userIds.length; i += 5000) {
+    out.push(...(await ctx.call<{ users: OrgUser[] }, object>('org.users.byIds', { ids: userIds.slice(i, i + 5000) })).users);
+  }
   return out;
 }
 
@@ -82,10 +111,8 @@ export const groupRoutes: CgiRoute[] = [
     methods: ['POST'],
     apps: ORG_WRITE,
     async handler(req) {
-      const name = groupName(req);
-      const id = `g:${randomBytes(10).toString('hex')}`;
-      await run(req.db, 'INSERT INTO openapi_groups (group_id, conversation_id, name, created_at) VALUES (?, NULL, ?, ?)', [id, name, req.now]);
-      return { id };
+      const c = await req.ctx.call<Conversation, object>('im.groups.create', { name: groupName(req) }).catch(imErr);
+      return { id: c.id };
     },
   },
   {
@@ -94,9 +121,7 @@ export const groupRoutes: CgiRoute[] = [
     apps: ORG_WRITE,
     async handler(req) {
       const g = await resolveGroup(req);
-      const name = groupName(req);
-      if (g.conversationId) await req.ctx.call('im.groups.update', { id: g.conversationId, name }).catch(imErr);
-      await run(req.db, 'UPDATE openapi_groups SET name = ? WHERE group_id = ?', [name, g.groupId]);
+      await req.ctx.call('im.groups.update', { id: g.conversationId, name: groupName(req) }).catch(imErr);
       return null;
     },
   },
@@ -106,8 +131,9 @@ export const groupRoutes: CgiRoute[] = [
     apps: ORG_WRITE,
     async handler(req) {
       const g = await resolveGroup(req);
-      if (g.conversationId) await req.ctx.call('im.groups.dissolve', { id: g.conversationId }).catch(imErr);
-      await run(req.db, 'DELETE FROM openapi_groups WHERE group_id = ?', [g.groupId]);
+      await req.ctx.call('im.groups.dissolve', { id: g.conversationId }).catch(imErr);
+      // A legacy id would only point at a dissolved group now.
+      if (g.groupId !== g.conversationId) await exec(req.db, 'DELETE FROM openapi_groups WHERE group_id = ?', [g.groupId]);
       return null;
     },
   },
@@ -117,7 +143,7 @@ export const groupRoutes: CgiRoute[] = [
     apps: 'any',
     async handler(req) {
       const g = await resolveGroup(req);
-      const c = g.conversationId ? await conversation(req.ctx, g.conversationId) : null;
+      const c = await conversation(req.ctx, g.conversationId);
       const people = await accountsOf(req.ctx, (c?.members ?? []).map((m) => m.userId));
       return { id: g.groupId, name: c?.name ?? g.name, members: people.map((u) => ({ account: u.account, name: u.name, mobile: u.mobile ?? '' })) };
     },
@@ -128,8 +154,7 @@ export const groupRoutes: CgiRoute[] = [
     apps: 'any',
     async handler(req) {
       const account = typeof req.params.userId === 'string' && req.params.userId ? req.params.userId : undefined;
-      const mine = await rows<{ group_id: string; conversation_id: string | null; name: string }>(req.db, 'SELECT * FROM openapi_groups ORDER BY created_at, group_id');
-      const alias = new Map(mine.filter((r) => r.conversation_id).map((r) => [r.conversation_id!, r.group_id]));
+      const alias = await adoptAll(req);
       const list: Array<{ id: string; name: string }> = [];
       if (account) {
         const user = await userByAccount(req.ctx, account);
@@ -137,7 +162,6 @@ export const groupRoutes: CgiRoute[] = [
         for (const c of r.conversations) if (c.type === 'group' && !c.dissolvedAt) list.push({ id: alias.get(c.id) ?? c.id, name: c.name ?? '' });
         return { groupList: list };
       }
-      for (const r of mine) if (!r.conversation_id) list.push({ id: r.group_id, name: r.name });
       for (let page = 1; ; page++) {
         const r = await req.ctx.call<{ groups?: Conversation[]; total: number }, object>('im.groups.list', { type: 'group', page, pageSize: 500 });
         const groups = r.groups ?? [];
@@ -154,12 +178,7 @@ export const groupRoutes: CgiRoute[] = [
     async handler(req) {
       const g = await resolveGroup(req);
       const ids = await memberIds(req, stringArray(req.params, 'userList', 'ERRCODE_MISS_USERLIST', 'ERRCODE_INVALID_FORMAT_USERLIST', 5000, 'ERRCODE_OVERLIMIT_USERLIST'));
-      if (g.conversationId) {
-        await req.ctx.call('im.groups.addMembers', { id: g.conversationId, userIds: ids }).catch(imErr);
-        return null;
-      }
-      const c = await req.ctx.call<Conversation, object>('im.groups.create', { name: g.name, members: ids }).catch(imErr);
-      await run(req.db, 'UPDATE openapi_groups SET conversation_id = ? WHERE group_id = ?', [c.id, g.groupId]);
+      await req.ctx.call('im.groups.addMembers', { id: g.conversationId, userIds: ids }).catch(imErr);
       return null;
     },
   },
@@ -170,7 +189,7 @@ export const groupRoutes: CgiRoute[] = [
     async handler(req) {
       const g = await resolveGroup(req);
       const ids = await memberIds(req, stringArray(req.params, 'userList', 'ERRCODE_MISS_USERLIST', 'ERRCODE_INVALID_FORMAT_USERLIST', 5000, 'ERRCODE_OVERLIMIT_USERLIST'));
-      if (g.conversationId) await req.ctx.call('im.groups.removeMembers', { id: g.conversationId, userIds: ids }).catch(imErr);
+      await req.ctx.call('im.groups.removeMembers', { id: g.conversationId, userIds: ids }).catch(imErr);
       return null;
     },
   },
@@ -181,7 +200,7 @@ export const groupRoutes: CgiRoute[] = [
     async handler(req) {
       const g = await resolveGroup(req);
       const user = await userByAccount(req.ctx, reqString(req.params, 'userId', 'ERRCODE_MISS_USERID', 'ERRCODE_INVALID_FORMAT_USERID', 64));
-      const c = g.conversationId ? await conversation(req.ctx, g.conversationId) : null;
+      const c = await conversation(req.ctx, g.conversationId);
       return { belong: !!c?.members.some((m) => m.userId === user.id) };
     },
   },
@@ -209,6 +228,26 @@ async function session(req: CgiRequest): Promise<Conversation> {
 }
 
 const SESSION_APPS = ['app', 'sysMsgMonitor'] as const;
+const SESSION_TYPES = ['text', 'image', 'file', 'voice', 'video'];
+const CHUNK = 1024 * 1024;
+
+interface ImFile {
+  id: string;
+  name: string;
+  size: number;
+  sha256: string;
+}
+
+/** Uploads bytes into a conversation as `userId` would from a client (im.files begin, append, complete). */
+async function uploadAs(ctx: Context, userId: number, conversationId: string, name: string, kind: string, bytes: Buffer): Promise<ImFile> {
+  const sha256 = createHash('sha256').update(bytes).digest('hex');
+  const begun = await ctx.call<{ uploadId: string | null; received: number; file?: ImFile }, object>('im.files.begin', { userId, name, size: bytes.length, sha256, kind, conversationId });
+  if (begun.file) return begun.file;
+  for (let offset = begun.received; offset < bytes.length; offset += CHUNK) {
+    await ctx.call('im.files.append', { userId, uploadId: begun.uploadId, offset, data: bytes.subarray(offset, offset + CHUNK).toString('base64') });
+  }
+  return ctx.call<ImFile, object>('im.files.complete', { userId, uploadId: begun.uploadId });
+}
 
 export const sessionRoutes: CgiRoute[] = [
   {
@@ -258,9 +297,12 @@ export const sessionRoutes: CgiRoute[] = [
     async handler(req) {
       const sender = await userByAccount(req.ctx, reqString(req.params, 'sender', 'ERRCODE_MISS_USERID', 'ERRCODE_INVALID_FORMAT_USERID', 64), 'sender');
       const msgType = reqString(req.params, 'msgType', 'ERRCODE_INVALID_REQUEST', 'ERRCODE_INVALID_REQUEST', 32);
-      if (msgType !== 'text') throw cgiError('ERRCODE_INVALID_REQUEST', `session messages of type "${msgType}" are not supported yet; text is`);
-      const text = (req.params.text ?? {}) as Record<string, unknown>;
-      const content = reqString(text, 'content', 'ERRCODE_INVALID_REQUEST', 'ERRCODE_INVALID_REQUEST', 100_000);
+      if (!SESSION_TYPES.includes(msgType)) throw cgiError('ERRCODE_INVALID_REQUEST', `msgType must be one of ${SESSION_TYPES.join(', ')}`);
+      const part = obj(req.params, msgType, 'ERRCODE_INVALID_REQUEST');
+      if (!part) throw cgiError('ERRCODE_INVALID_REQUEST', `${msgType} is missing`);
+      // Everything is read and checked before the conversation is touched.
+      const content = msgType === 'text' ? reqString(part, 'content', 'ERRCODE_INVALID_REQUEST', 'ERRCODE_INVALID_REQUEST', 100_000) : '';
+      const media = msgType === 'text' ? null : await readMedia(req, reqString(part, 'media_id', 'ERRCODE_INVALID_REQUEST', 'ERRCODE_INVALID_REQUEST', 64), `${msgType}.media_id`);
       let conversationId: string;
       if (typeof req.params.sessionId === 'string' && req.params.sessionId) conversationId = (await session(req)).id;
       else {
@@ -268,11 +310,20 @@ export const sessionRoutes: CgiRoute[] = [
         const c = await req.ctx.call<Conversation, object>('im.conversations.create', { type: 'single', members: [sender.id, receiver.id], createdBy: sender.id }).catch(imErr);
         conversationId = c.id;
       }
-      await req.ctx
-        .call('im.send', { conversationId, senderId: sender.id, clientMsgId: `openapi-${randomBytes(12).toString('hex')}`, type: 'text', body: { text: content } })
-        .catch((err) => {
-          throw fromQiaoError(err, { notFound: 'ERRCODE_INVALID_REQUEST' });
-        });
+      const sendErr = (err: unknown) => {
+        throw fromQiaoError(err, { notFound: 'ERRCODE_INVALID_REQUEST' });
+      };
+      let type = 'text';
+      let body: Record<string, unknown> = { text: content };
+      if (media) {
+        // The sender shares the file into the conversation as if from their client. Qiao has no video
+        // message and a voice message needs its length, which Youdu does not send: both go as files.
+        const kind = msgType === 'image' && media.media.type === 'image' ? 'image' : msgType === 'voice' ? 'voice' : 'file';
+        const f = await uploadAs(req.ctx, sender.id, conversationId, media.media.name, kind, media.bytes).catch(sendErr);
+        type = kind === 'image' ? 'image' : 'file';
+        body = { fileId: f.id, name: f.name, size: f.size, sha256: f.sha256 };
+      }
+      await req.ctx.call('im.send', { conversationId, senderId: sender.id, clientMsgId: `openapi-${randomBytes(12).toString('hex')}`, type, body }).catch(sendErr);
       return null;
     },
   },

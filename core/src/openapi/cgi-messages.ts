@@ -1,16 +1,16 @@
 import type { Context } from 'moleculer';
 import { CUSTOM, type CgiRequest, type CgiRoute } from './cgi.ts';
 import { userByAccount, type OrgUser } from './cgi-org.ts';
-import { findMedia } from './cgi-media.ts';
+import { findMedia, readMedia } from './cgi-media.ts';
 import { jsonCast, rows, run, type AppKind } from './app-store.ts';
 import { cgiError, fromQiaoError } from './errcodes.ts';
 import { absent, obj, optBool, optInt, optString, pipeList, reqString } from './params.ts';
 
 /**
  * App messages (docs/api/c01_00003.md, c01_00005.md, c01_00006.md). Each send is recorded in
- * `openapi_app_messages` (what the app sent, to whom) and reaches people through the im service's
- * broadcast inbox, which keeps it for offline people until their next sync. The broadcast carries the
- * app's name as its title so people see who sent it.
+ * `openapi_app_messages` (what the app sent, to whom). A custom app's messages land in each person's chat
+ * with the app (im `apps.send`), where the person can answer; system apps' notices (sysMsg, SMS, mail,
+ * pop-ups) are im broadcasts with the app's name as title. Both wait in the inbox of offline people.
  */
 
 /** Which app kind may send which msgType; any other pairing is Youdu's "invalid appId". */
@@ -66,7 +66,9 @@ async function resolveRecipients(req: CgiRequest, opts: { required: boolean }): 
 }
 
 interface Delivery {
-  type: 'system' | 'text' | 'link' | 'card';
+  /** Into each person's chat with the app, rather than as a broadcast. */
+  chat?: boolean;
+  type: 'system' | 'text' | 'link' | 'card' | 'image' | 'file';
   title?: string;
   body: Record<string, unknown>;
   popupSeconds?: number | null;
@@ -102,20 +104,27 @@ async function toDelivery(req: CgiRequest, msgType: string, appName: string): Pr
   switch (msgType) {
     case 'text': {
       const content = trim(reqString(part('text'), 'content', 'ERRCODE_INVALID_REQUEST', 'ERRCODE_INVALID_REQUEST', 100_000), 600)!;
-      return { type: 'text', title: appName, body: { text: content } };
+      return { chat: true, type: 'text', title: appName, body: { text: content } };
     }
     case 'image':
     case 'file': {
-      // The im domain has no app-owned files yet: people get the file's name; the bytes stay in media.
-      const name = await mediaName(req, part(msgType).media_id, `${msgType}.media_id`);
-      return { type: 'text', title: appName, body: { text: `[${msgType === 'image' ? '图片' : '文件'}] ${name}` } };
+      const id = part(msgType).media_id;
+      await mediaName(req, id, `${msgType}.media_id`);
+      const { media, bytes } = await readMedia(req, String(id), `${msgType}.media_id`);
+      const kind = msgType === 'image' && media.type === 'image' ? 'image' : 'file';
+      const f = await req.ctx
+        .call<{ id: string; name: string; size: number; sha256: string }, object>('im.apps.file', { name: media.name, kind, data: bytes.toString('base64') })
+        .catch((err) => {
+          throw fromQiaoError(err, { notFound: 'ERRCODE_FILE_NOTEXIST' });
+        });
+      return { chat: true, type: msgType, body: { fileId: f.id, name: f.name, size: f.size, sha256: f.sha256 } };
     }
     case 'link': {
       const l = part('link');
       const title = trim(reqString(l, 'title', 'ERRCODE_INVALID_REQUEST', 'ERRCODE_INVALID_REQUEST', 10_000), 64)!;
       const url = httpUrl(optString(l, 'url', 'ERRCODE_INVALID_REQUEST', 2048), 'link.url');
       const action = optInt(l, 'action', 'ERRCODE_INVALID_REQUEST', { min: 0, max: 1 }) ?? 0;
-      return { type: 'link', title: appName, body: { title, url, appendSsoToken: action === 1 } };
+      return { chat: true, type: 'link', title: appName, body: { title, url, appendSsoToken: action === 1 } };
     }
     case 'mpnews':
     case 'exlink': {
@@ -133,7 +142,7 @@ async function toDelivery(req: CgiRequest, msgType: string, appName: string): Pr
         const url = msgType === 'exlink' ? httpUrl(optString(art, 'url', 'ERRCODE_INVALID_REQUEST', 2048), `exlink[${i}].url`) : undefined;
         articles.push({ title, ...(description ? { description } : {}), ...(url ? { url } : {}) });
       }
-      return { type: 'card', title: appName, body: { articles } };
+      return { chat: true, type: 'card', title: appName, body: { articles } };
     }
     case 'sysMsg': {
       const s = part('sysMsg');
@@ -197,25 +206,39 @@ async function toDelivery(req: CgiRequest, msgType: string, appName: string): Pr
 
 /** Mail recipients by address when no account is given (toEmail), looked up in the directory. */
 async function usersByEmail(ctx: Context, emails: string[]): Promise<{ ids: number[]; invalid: string[] }> {
-  const wanted = new Map(emails.map((e) => [e.toLowerCase(), e]));
-  const ids: number[] = [];
-  for (let page = 1; wanted.size; page++) {
-    const r = await ctx.call<{ users: OrgUser[]; total: number }, object>('org.users.list', { page, pageSize: 500 });
-    for (const u of r.users) {
-      const k = u.email?.toLowerCase();
-      if (k && wanted.has(k)) (ids.push(u.id), wanted.delete(k));
-    }
-    if (page * 500 >= r.total) break;
-  }
-  return { ids, invalid: [...wanted.values()] };
+  const { users } = await ctx.call<{ users: OrgUser[] }, object>('org.users.byEmail', { emails });
+  const found = new Set(users.map((u) => u.email?.toLowerCase()));
+  return { ids: users.map((u) => u.id), invalid: emails.filter((e) => !found.has(e.trim().toLowerCase())) };
 }
 
-export async function deliver(req: CgiRequest, msgType: string, r: Recipients, d: Delivery): Promise<{ broadcastId: number; recipientCount: number }> {
+export async function deliver(req: CgiRequest, msgType: string, r: Recipients, d: Delivery): Promise<{ broadcastId?: number; recipientCount: number }> {
   const audience = {
     ...(r.all ? { all: true } : {}),
     ...(r.userIds.length ? { userIds: r.userIds } : {}),
     ...(r.departmentIds.length ? { departmentIds: r.departmentIds, includeSubDepartments: true } : {}),
   };
+  const delivery = d.chat ? await toChats(req, audience, d) : await toBroadcast(req, audience, d);
+  await run(req.db, `INSERT INTO openapi_app_messages (app_id, msg_type, recipients, message, delivery, created_at) VALUES (?, ?, ${jsonCast(req.db)}, ${jsonCast(req.db)}, ${jsonCast(req.db)}, ?)`, [
+    req.app.appId,
+    msgType,
+    JSON.stringify({ all: r.all, userIds: r.userIds, departmentIds: r.departmentIds }),
+    JSON.stringify(req.params),
+    JSON.stringify(delivery),
+    req.now,
+  ]);
+  return delivery;
+}
+
+async function toChats(req: CgiRequest, audience: object, d: Delivery): Promise<{ recipientCount: number }> {
+  const sent = await req.ctx
+    .call<{ messages: unknown[] }, object>('im.apps.send', { appId: req.app.appId, appName: req.app.name.slice(0, 100), audience, type: d.type, body: d.body }, { timeout: 600_000 })
+    .catch((err) => {
+      throw fromQiaoError(err, { notFound: 'ERRCODE_INVALID_TOUSER' });
+    });
+  return { recipientCount: sent.messages.length };
+}
+
+async function toBroadcast(req: CgiRequest, audience: object, d: Delivery): Promise<{ broadcastId: number; recipientCount: number }> {
   const b = await req.ctx
     .call<{ id: number; recipientCount: number }, object>('im.broadcasts.send', {
       audience,
@@ -228,14 +251,6 @@ export async function deliver(req: CgiRequest, msgType: string, r: Recipients, d
     .catch((err) => {
       throw fromQiaoError(err, { notFound: 'ERRCODE_INVALID_TOUSER' });
     });
-  await run(req.db, `INSERT INTO openapi_app_messages (app_id, msg_type, recipients, message, delivery, created_at) VALUES (?, ?, ${jsonCast(req.db)}, ${jsonCast(req.db)}, ${jsonCast(req.db)}, ?)`, [
-    req.app.appId,
-    msgType,
-    JSON.stringify({ all: r.all, userIds: r.userIds, departmentIds: r.departmentIds }),
-    JSON.stringify(req.params),
-    JSON.stringify({ broadcastId: b.id, recipientCount: b.recipientCount }),
-    req.now,
-  ]);
   return { broadcastId: b.id, recipientCount: b.recipientCount };
 }
 

@@ -130,26 +130,6 @@ function deptFields(req: CgiRequest, create: boolean) {
   return { name, parentId, sortId, alias };
 }
 
-/**
- * Creates a department with the id the caller chose. The org service's create assigns ids itself, so this
- * goes through its lossless import, which keeps ids: the new department plus its ancestors as they are.
- */
-async function createWithId(req: CgiRequest, id: number, f: { name: string; parentId: number; sortId?: number; alias?: string }, all: OrgDepartment[]) {
-  const byId = new Map(all.map((d) => [d.id, d]));
-  const chain: OrgDepartment[] = [];
-  for (let p: number | null = f.parentId || null; p !== null; p = byId.get(p)!.parentId) chain.unshift(byId.get(p)!);
-  const doc = {
-    format: 'qiao-org-backup',
-    formatVersion: 1,
-    departments: [
-      ...chain.map((d) => ({ id: d.id, parentId: d.parentId, name: d.name, alias: d.alias, description: d.description, sortOrder: d.sortOrder, source: d.source, externalId: d.externalId })),
-      { id, parentId: f.parentId || null, name: f.name, alias: f.alias ?? null, sortOrder: f.sortId ?? 0 },
-    ],
-    users: [],
-  };
-  await req.ctx.call('org.import.backup', { backup: doc }).catch(orgErr({ conflict: 'ERRCODE_INVALID_DEPTNAME', invalid: 'ERRCODE_INVALID_FORMAT_DEPT' }));
-}
-
 // ---- departments -------------------------------------------------------------------------------------
 const deptRoutes: CgiRoute[] = [
   {
@@ -162,14 +142,12 @@ const deptRoutes: CgiRoute[] = [
       const all = await departments(req.ctx);
       if (f.parentId !== 0 && !all.some((d) => d.id === f.parentId)) throw cgiError('ERRCODE_INVALID_DEPTPARENTID', `parent department ${f.parentId} does not exist`);
       if (f.alias && all.some((d) => d.alias === f.alias)) throw cgiError('ERRCODE_INVALID_DEPTALIAS', `alias "${f.alias}" is already used`);
-      if (id) {
-        if (all.some((d) => d.id === id)) throw cgiError('ERRCODE_EXIST_DEPT', `department id ${id} already exists`);
-        await createWithId(req, id, f, all);
-        return { id };
-      }
       const d = await req.ctx
-        .call<OrgDepartment, object>('org.departments.create', { name: f.name, parentId: f.parentId || null, alias: f.alias ?? null, sortOrder: f.sortId ?? 0 })
-        .catch(orgErr({ conflict: 'ERRCODE_INVALID_DEPTNAME', notFound: 'ERRCODE_INVALID_DEPTPARENTID', invalid: 'ERRCODE_INVALID_FORMAT_DEPT' }));
+        .call<OrgDepartment, object>('org.departments.create', { ...(id ? { id } : {}), name: f.name, parentId: f.parentId || null, alias: f.alias ?? null, sortOrder: f.sortId ?? 0 })
+        .catch((err: { type?: string; data?: { field?: string } }) => {
+          if (err.type === 'QIAO_CONFLICT' && err.data?.field === 'id') throw cgiError('ERRCODE_EXIST_DEPT', `department id ${id} already exists`);
+          throw fromQiaoError(err, { conflict: err.data?.field === 'alias' ? 'ERRCODE_INVALID_DEPTALIAS' : 'ERRCODE_INVALID_DEPTNAME', notFound: 'ERRCODE_INVALID_DEPTPARENTID', invalid: 'ERRCODE_INVALID_FORMAT_DEPT' });
+        });
       return { id: d.id };
     },
   },
@@ -412,7 +390,8 @@ const userRoutes: CgiRoute[] = [
       const users = [];
       for (const a of list) users.push(await userByAccount(req.ctx, a, 'accList'));
       for (const u of users) await resign(req.ctx, u);
-      return null;
+      // The Java SDK reads an (empty) encrypted answer here and fails without one.
+      return {};
     },
   },
   {
@@ -420,16 +399,17 @@ const userRoutes: CgiRoute[] = [
     methods: ['POST'],
     apps: ORG_WRITE,
     async handler(req) {
-      let id = optInt(req.params, 'gid', 'ERRCODE_INVALID_USERID', { min: 1 });
+      // The Java SDK restores by account with gid 0.
+      let id = optInt(req.params, 'gid', 'ERRCODE_INVALID_USERID', { min: 0 }) || undefined;
       if (id === undefined) {
-        const account = optString(req.params, 'userId', 'ERRCODE_INVALID_FORMAT_USERID', 64);
+        const account = optString(req.params, 'userId', 'ERRCODE_INVALID_FORMAT_USERID', 64) ?? optString(req.params, 'account', 'ERRCODE_INVALID_FORMAT_USERID', 64);
         if (account === undefined) throw cgiError('ERRCODE_MISS_USERID', 'gid is missing');
         const u = await findAccount(req.ctx, account);
         if (!u) throw cgiError('ERRCODE_USER_NOTEXIST', `userId "${account}" does not exist`);
         id = u.id;
       }
       await req.ctx.call('org.users.restore', { id }).catch(orgErr({ notFound: 'ERRCODE_USER_NOTEXIST', conflict: 'ERRCODE_INVALID_USERID' }));
-      return null;
+      return {};
     },
   },
   {
@@ -495,12 +475,13 @@ const userRoutes: CgiRoute[] = [
     },
   },
   {
-    paths: ['/cgi/user/extend/update'],
+    // user/pwd/changeswitchupdate is the older documented form of the same switch, without a key.
+    paths: ['/cgi/user/extend/update', '/cgi/user/pwd/changeswitchupdate'],
     methods: ['POST'],
     apps: ORG_WRITE,
     async handler(req) {
       const user = await userByAccount(req.ctx, userIdParam(req));
-      const key = reqString(req.params, 'key', 'ERRCODE_INVALID_REQUEST', 'ERRCODE_INVALID_REQUEST', 64);
+      const key = req.path.endsWith('changeswitchupdate') ? 'needchangepwd' : reqString(req.params, 'key', 'ERRCODE_INVALID_REQUEST', 'ERRCODE_INVALID_REQUEST', 64);
       const value = reqString(req.params, 'value', 'ERRCODE_INVALID_REQUEST', 'ERRCODE_INVALID_REQUEST', 8);
       if (key !== 'needchangepwd' || !['0', '1'].includes(value)) throw cgiError('ERRCODE_INVALID_REQUEST', 'only key "needchangepwd" with value "0" or "1" is supported');
       await req.ctx.call('auth.users.requirePasswordChange', { userIds: [user.id], required: value === '1' });

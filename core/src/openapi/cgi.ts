@@ -12,7 +12,7 @@ export interface CgiInput {
   query: Record<string, string>;
   body:
     | { kind: 'none' }
-    | { kind: 'invalid'; reason: string }
+    | { kind: 'invalid'; reason: string; text?: string }
     | { kind: 'json' | 'form' | 'multipart'; fields: Record<string, unknown>; files?: Record<string, string> };
 }
 
@@ -38,6 +38,8 @@ export interface CgiRequest {
   buin: number;
   /** The decrypted JSON of a POST, or the query string of a GET. */
   params: Record<string, unknown>;
+  /** The body as text, for `rawBody` routes. */
+  text: string;
   query: Record<string, string>;
   files: Record<string, string>;
   now: Date;
@@ -59,6 +61,8 @@ export interface CgiRoute {
   apps: 'any' | AppKind[];
   /** Youdu's set.ent.notice / popwindow authenticate by the envelope alone (no accessToken). */
   envelopeOnly?: boolean;
+  /** The body is the request itself, not an envelope (org/xmlsync posts plain XML): the accessToken alone authenticates. */
+  rawBody?: boolean;
   handler(req: CgiRequest): Promise<CgiResult>;
 }
 
@@ -133,7 +137,7 @@ export async function dispatch(d: Dispatcher, db: Database, ctx: Context, input:
     const method = input.method === 'GET' ? 'GET' : 'POST';
     if (!route.methods.includes(method)) throw cgiError('ERRCODE_INVALID_REQUEST', `${input.path} is called with ${route.methods.join(' or ')}`);
     const tokenApp = route.envelopeOnly && !input.query.accessToken ? null : await checkAccessToken(db, input.query.accessToken, now);
-    const hasEnvelope = input.body.kind !== 'none';
+    const hasEnvelope = input.body.kind !== 'none' && !route.rawBody;
     let app: App;
     let buin = await d.companyBuin();
     let params: Record<string, unknown>;
@@ -167,6 +171,7 @@ export async function dispatch(d: Dispatcher, db: Database, ctx: Context, input:
       params,
       query: input.query,
       files: input.body.kind === 'multipart' ? (input.body.files ?? {}) : {},
+      text: route.rawBody && input.body.kind === 'invalid' ? (input.body.text ?? '') : '',
       now,
       ctx,
       db,

@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 import type { Context } from 'moleculer';
 import type { Database } from '../db/database.ts';
 import { ORG_WRITE, type CgiRequest, type CgiRoute } from './cgi.ts';
-import { departments, type OrgDepartment, type OrgUser } from './cgi-org.ts';
+import type { ReplaceInput as OrgReplace } from '../org/import-export/replace.ts';
+import { departments } from './cgi-org.ts';
 import { jsonCast, rows, run } from './app-store.ts';
 import { cgiError, ERRCODE, fromQiaoError } from './errcodes.ts';
 import { absent, obj, optInt, optString } from './params.ts';
@@ -12,9 +13,8 @@ import { absent, obj, optInt, optString } from './params.ts';
  * created, so a bad request writes nothing; the job then makes the directory equal the request and
  * reports through `/cgi/getjobresult` and, when asked, a signed callback.
  *
- * The job runs as steps over the org service's actions (departments in one lossless import, then people,
- * then removals). A step that fails leaves the earlier steps applied and the job failed (result 4), its
- * reason in `desc`; running the same request again finishes it.
+ * The job hands the whole list to the org service's `org.import.replace`, which plans and applies it in one
+ * transaction: a job that fails (result 4, the reason in `desc`) has changed nothing.
  */
 export const JOB_RUNNING = 1;
 export const JOB_EXISTS = 2;
@@ -47,6 +47,31 @@ export interface ReplacePlan {
   depts: PlanDept[] | null;
   users: PlanUser[];
   callback: { url: string; token: string | null } | null;
+}
+
+/** What a job holds until it has run. */
+export interface JobPayload {
+  replace: OrgReplace;
+  /** Youdu's enableState 1 / 0 by account: licence seats given or taken once the directory stands. */
+  seats?: { authorise: string[]; deauthorise: string[] };
+  /** Said in the job's result beside "ok" (what the request asked that Qiao does not do). */
+  notes?: string[];
+}
+
+async function setSeats(ctx: Caller, seats: NonNullable<JobPayload['seats']>): Promise<void> {
+  const wanted = new Set([...seats.authorise, ...seats.deauthorise]);
+  if (!wanted.size) return;
+  const ids = new Map<string, { id: number; authorised: boolean }>();
+  for (let page = 1; ; page++) {
+    const r = await ctx.call<{ users: Array<{ id: number; account: string; authorised: boolean }> }, object>('org.users.list', { page, pageSize: 500 });
+    for (const u of r.users) if (wanted.has(u.account)) ids.set(u.account, u);
+    if (r.users.length < 500) break;
+  }
+  const pick = (accounts: string[], authorised: boolean) => accounts.map((a) => ids.get(a)).filter((u) => u && u.authorised !== authorised).map((u) => u!.id);
+  const give = pick(seats.authorise, true);
+  const take = pick(seats.deauthorise, false);
+  if (give.length) await ctx.call('auth.users.authorise', { userIds: give });
+  if (take.length) await ctx.call('auth.users.deauthorise', { userIds: take });
 }
 
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -147,99 +172,49 @@ export function checkPlan(p: Record<string, unknown>, existingDeptIds: Set<numbe
   return { depts, users, callback };
 }
 
-async function allUsers(ctx: Caller): Promise<OrgUser[]> {
-  const out: OrgUser[] = [];
-  for (let page = 1; ; page++) {
-    const r = await ctx.call<{ users: OrgUser[]; total: number }, object>('org.users.list', { status: 'all', page, pageSize: 500 });
-    out.push(...r.users);
-    if (r.users.length < 500) return out;
-  }
+/** The org's own replace list for a checked plan: department keys are the Youdu ids. */
+export function toOrgReplace(plan: ReplacePlan): OrgReplace {
+  return {
+    departments: plan.depts
+      ? plan.depts.map((d) => ({ key: String(d.id), id: d.id, parentKey: d.parentId ? String(d.parentId) : null, name: d.name, alias: d.alias, sortOrder: d.sortId }))
+      : null,
+    users: plan.users.map((u) => ({
+      account: u.userId,
+      name: u.name,
+      gender: u.gender,
+      mobile: u.mobile,
+      phone: u.phone,
+      email: u.email,
+      ...(u.authType ? { authType: u.authType } : {}),
+      departments: u.departments.map((m) => ({ ...(plan.depts ? { departmentKey: String(m.departmentId) } : { departmentId: m.departmentId }), position: m.position, weight: m.weight })),
+    })),
+  };
 }
 
-/** Makes the directory equal the plan; throws with the step and item that failed. */
-export async function applyPlan(ctx: Caller, plan: ReplacePlan): Promise<void> {
-  const existing = await departments(ctx);
-  if (plan.depts) {
-    const byId = new Map(existing.map((d) => [d.id, d]));
-    // Topological order: parents before children, as the import wants them.
-    const ordered: PlanDept[] = [];
-    const placed = new Set<number>([0]);
-    let rest = plan.depts;
-    while (rest.length) {
-      const ready = rest.filter((d) => placed.has(d.parentId));
-      ready.forEach((d) => (ordered.push(d), placed.add(d.id)));
-      rest = rest.filter((d) => !placed.has(d.id));
-    }
-    const doc = {
-      format: 'qiao-org-backup',
-      formatVersion: 1,
-      departments: ordered.map((d) => ({
-        id: d.id,
-        parentId: d.parentId || null,
-        name: d.name,
-        alias: d.alias,
-        sortOrder: d.sortId,
-        description: byId.get(d.id)?.description ?? null,
-        externalId: byId.get(d.id)?.externalId ?? null,
-        source: byId.get(d.id)?.source ?? null,
-      })),
-      users: [],
-    };
-    await ctx.call('org.import.backup', { backup: doc }).catch((err) => {
-      throw new Error(`departments: ${(err as Error).message}`);
-    });
-  }
-  const people = await allUsers(ctx);
-  const byAccount = new Map(people.map((u) => [u.account, u]));
-  for (const u of plan.users) {
-    const fields = { name: u.name, gender: u.gender, mobile: u.mobile, phone: u.phone, email: u.email, ...(u.authType ? { authType: u.authType } : {}), departments: u.departments };
-    const cur = byAccount.get(u.userId);
-    try {
-      if (!cur) await ctx.call('org.users.create', { account: u.userId, ...fields });
-      else {
-        if (cur.status === 'resigned') await ctx.call('org.users.restore', { id: cur.id });
-        await ctx.call('org.users.update', { id: cur.id, ...fields });
-      }
-    } catch (err) {
-      throw new Error(`userList "${u.userId}": ${(err as Error).message}`);
-    }
-  }
-  const wanted = new Set(plan.users.map((u) => u.userId));
-  for (const u of people) {
-    if (u.status !== 'resigned' && !wanted.has(u.account)) {
-      await ctx.call('org.users.resign', { id: u.id }).catch((err) => {
-        throw new Error(`removing "${u.account}": ${(err as Error).message}`);
-      });
-    }
-  }
-  if (plan.depts) {
-    const keep = new Set(plan.depts.map((d) => d.id));
-    const gone = (await departments(ctx)).filter((d) => !keep.has(d.id));
-    const depth = (d: OrgDepartment): number => {
-      let n = 0;
-      const all = new Map(existing.map((x) => [x.id, x]));
-      for (let p = d.parentId; p !== null; p = all.get(p)?.parentId ?? null) n++;
-      return n;
-    };
-    for (const d of gone.sort((a, b) => depth(b) - depth(a))) {
-      await ctx.call('org.departments.delete', { id: d.id }).catch((err) => {
-        throw new Error(`removing department ${d.id} "${d.name}": ${(err as Error).message}`);
-      });
-    }
-  }
+/** Makes the directory equal the list in one org transaction (org.import.replace): all of it or none. */
+export async function applyPlan(ctx: Caller, replace: OrgReplace): Promise<void> {
+  await ctx.call('org.import.replace', replace);
 }
 
 export async function runJob(ctx: Caller, db: Database, jobId: string, notify: (appId: string, msg: Record<string, unknown>, target: { url: string; token: string | null }) => Promise<unknown>): Promise<void> {
   const [job] = await rows<{ app_id: string; payload: unknown; callback_url: string | null; callback_token: string | null; result: number }>(db, 'SELECT * FROM openapi_jobs WHERE job_id = ?', [jobId]);
   if (!job || Number(job.result) !== JOB_RUNNING) return;
-  const plan = (typeof job.payload === 'string' ? JSON.parse(job.payload) : job.payload) as ReplacePlan;
+  const payload = (typeof job.payload === 'string' ? JSON.parse(job.payload) : job.payload) as JobPayload | ReplacePlan;
+  // Jobs queued before payloads carried the org's list still hold the checked Youdu plan.
+  const work: JobPayload = 'replace' in payload ? payload : { replace: toOrgReplace(payload) };
   let result = JOB_DONE;
   let desc = 'ok';
   try {
-    await applyPlan(ctx, plan);
+    await applyPlan(ctx, work.replace);
   } catch (err) {
     result = JOB_FAILED;
     desc = (err as Error).message.slice(0, 2000);
+  }
+  if (result === JOB_DONE) {
+    const notes = [...(work.notes ?? [])];
+    // Seats are the auth service's, outside the org transaction: the directory stands even if this fails.
+    if (work.seats) await setSeats(ctx, work.seats).catch((err) => notes.push(`the directory was replaced, but setting licence seats failed: ${(err as Error).message}`));
+    if (notes.length) desc = `ok; ${notes.join('; ')}`.slice(0, 2000);
   }
   await run(db, 'UPDATE openapi_jobs SET result = ?, description = ?, payload = NULL, finished_at = ? WHERE job_id = ?', [result, desc, new Date(), jobId]);
   if (job.callback_url) {
@@ -253,6 +228,25 @@ export async function runJob(ctx: Caller, db: Database, jobId: string, notify: (
   }
 }
 
+/**
+ * Queues a replace job; one runs at a time, whichever request (JSON or XML) started it. The checked list
+ * is stored with the job, so a restart picks it up again.
+ */
+export async function queueJob(req: CgiRequest, type: string, payload: JobPayload, callback: ReplacePlan['callback']): Promise<string> {
+  const running = await rows(req.db, "SELECT job_id FROM openapi_jobs WHERE type IN ('org_replace_all', 'org_xml_sync') AND result = ?", [JOB_RUNNING]);
+  if (running.length) throw cgiError('ERRCODE_EXIST_ENT_REPLACEALL', 'an org replace job is already running');
+  const jobId = randomBytes(12).toString('hex');
+  await run(
+    req.db,
+    `INSERT INTO openapi_jobs (job_id, app_id, type, result, description, payload, callback_url, callback_token, created_at) VALUES (?, ?, ?, ?, ?, ${jsonCast(req.db)}, ?, ?, ?)`,
+    [jobId, req.app.appId, type, JOB_RUNNING, 'running', JSON.stringify(payload), callback?.url ?? null, callback?.token ?? null, req.now],
+  ).catch((err) => {
+    throw fromQiaoError(err);
+  });
+  req.deps.startJob(jobId);
+  return jobId;
+}
+
 export const jobRoutes: CgiRoute[] = [
   {
     paths: ['/cgi/org/replaceall'],
@@ -260,18 +254,7 @@ export const jobRoutes: CgiRoute[] = [
     apps: ORG_WRITE,
     async handler(req: CgiRequest) {
       const plan = checkPlan(req.params, new Set((await departments(req.ctx)).map((d) => d.id)));
-      const running = await rows(req.db, "SELECT job_id FROM openapi_jobs WHERE type = 'org_replace_all' AND result = ?", [JOB_RUNNING]);
-      if (running.length) throw cgiError('ERRCODE_EXIST_ENT_REPLACEALL', 'an org replace-all job is already running');
-      const jobId = randomBytes(12).toString('hex');
-      await run(
-        req.db,
-        `INSERT INTO openapi_jobs (job_id, app_id, type, result, description, payload, callback_url, callback_token, created_at) VALUES (?, ?, 'org_replace_all', ?, ?, ${jsonCast(req.db)}, ?, ?, ?)`,
-        [jobId, req.app.appId, JOB_RUNNING, 'running', JSON.stringify(plan), plan.callback?.url ?? null, plan.callback?.token ?? null, req.now],
-      ).catch((err) => {
-        throw fromQiaoError(err);
-      });
-      req.deps.startJob(jobId);
-      return { jobId };
+      return { jobId: await queueJob(req, 'org_replace_all', { replace: toOrgReplace(plan) }, plan.callback) };
     },
   },
   {

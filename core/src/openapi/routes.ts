@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { qiaoError } from '../errors.ts';
+import { me as caller, requireUser } from '../gateway/client/identity.ts';
 import { toHttpError } from '../gateway/http-error.ts';
 import type { CgiInput, CgiOutput } from './cgi.ts';
 import { ERRCODE } from './errcodes.ts';
@@ -14,7 +15,7 @@ import { parseMultipart } from './multipart.ts';
 /** Uploads (base64 of an encrypted file) and org replace-all bodies are large; everything else is small. */
 const LARGE_BODY = 32 * 1024 * 1024;
 const SMALL_BODY = 2 * 1024 * 1024;
-const LARGE_PATHS = new Set(['/cgi/media/upload', '/cgi/org/replaceall', '/cgi/avatar/set']);
+const LARGE_PATHS = new Set(['/cgi/media/upload', '/cgi/org/replaceall', '/cgi/org/xmlsync', '/cgi/avatar/set']);
 
 function bodyOf(req: FastifyRequest): CgiInput['body'] {
   const raw = req.body as Buffer | undefined;
@@ -47,7 +48,8 @@ function bodyOf(req: FastifyRequest): CgiInput['body'] {
     const text = raw.toString('utf8');
     // A form body sent without its Content-Type.
     if (/^[\w.%+-]+=[^&]*(&[\w.%+-]+=[^&]*)*$/.test(text.trim())) return { kind: 'form', fields: Object.fromEntries(new URLSearchParams(text)) };
-    return { kind: 'invalid', reason: 'it is not JSON' };
+    // Kept for the routes whose body is not an envelope (org/xmlsync posts XML).
+    return { kind: 'invalid', reason: 'it is not JSON', text };
   }
 }
 
@@ -57,11 +59,6 @@ function send(reply: FastifyReply, out: CgiOutput) {
     return reply.code(200).send(out.body);
   }
   return reply.code(200).header('content-type', 'application/json; charset=utf-8').send(JSON.stringify(out.body));
-}
-
-function bearer(req: FastifyRequest): string | null {
-  const m = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '');
-  return m ? m[1] : null;
 }
 
 export default async function openApiRoutes(app: FastifyInstance): Promise<void> {
@@ -98,10 +95,20 @@ export default async function openApiRoutes(app: FastifyInstance): Promise<void>
   app.route({ method: ['GET', 'POST'], url: '/cgi/*', bodyLimit: LARGE_BODY, handler: handle });
 
   // ---- clients: the app panel and `$TOKEN$` -----------------------------------------------------------
-  const me = async (req: FastifyRequest) => {
-    const token = bearer(req);
-    if (!token) throw qiaoError('QIAO_UNAUTHENTICATED', 'Authorization header must be "Bearer <token>"', { field: 'authorization' });
-    return app.broker.call<{ userId: number }, object>('auth.authenticate', { token });
+  // The same token check as every client-API route: before the body, refusals naming `authorization`.
+  app.addHook('onRequest', async (req, reply) => {
+    if (req.url.startsWith('/v1/')) await requireUser(app.broker)(req, reply);
+  });
+  const me = (req: FastifyRequest) => Promise.resolve(caller(req));
+  /** These routes share the `/cgi` raw-body parser, so they read their JSON themselves. */
+  const jsonBody = (req: FastifyRequest, shape: string): Record<string, unknown> => {
+    try {
+      const parsed: unknown = Buffer.isBuffer(req.body) && req.body.length ? JSON.parse(req.body.toString('utf8')) : {};
+      if (parsed && typeof parsed === 'object' && !Array.isArray(parsed)) return parsed as Record<string, unknown>;
+    } catch {
+      /* answered below */
+    }
+    throw qiaoError('QIAO_BAD_REQUEST', `request body must be a JSON object: ${shape}`, { field: 'body' });
   };
   app.get('/v1/apps', async (req) => {
     const who = await me(req);
@@ -112,14 +119,23 @@ export default async function openApiRoutes(app: FastifyInstance): Promise<void>
     const who = await me(req);
     return app.broker.call('apps.sso.issue', { userId: who.userId, appId: (req.params as { appId: string }).appId });
   });
+  app.post('/v1/apps/:appId/chat', async (req) => {
+    const who = await me(req);
+    return app.broker.call('apps.chat.open', { userId: who.userId, appId: (req.params as { appId: string }).appId });
+  });
+  app.post('/v1/apps/:appId/menu', async (req) => {
+    const who = await me(req);
+    const body = jsonBody(req, '{ "key": "..." }') as { key?: unknown };
+    return app.broker.call('apps.menu.click', { userId: who.userId, appId: (req.params as { appId: string }).appId, key: body.key });
+  });
+  app.post('/v1/apps/:appId/session-export', async (req) => {
+    const who = await me(req);
+    const body = jsonBody(req, '{ "conversationId": "...", "messageIds": [...], "key"?: "..." }');
+    return app.broker.call('apps.session.export', { ...body, userId: who.userId, appId: (req.params as { appId: string }).appId });
+  });
   app.post('/v1/sms', async (req) => {
     const who = await me(req);
-    let body: { mobiles?: unknown; content?: unknown } = {};
-    try {
-      if (Buffer.isBuffer(req.body) && req.body.length) body = JSON.parse(req.body.toString('utf8'));
-    } catch {
-      throw qiaoError('QIAO_BAD_REQUEST', 'request body must be JSON: { "mobiles": [...], "content": "..." }', { field: 'body' });
-    }
+    const body = jsonBody(req, '{ "mobiles": [...], "content": "..." }') as { mobiles?: unknown; content?: unknown };
     return app.broker.call('apps.sms.send', { userId: who.userId, mobiles: body.mobiles, content: body.content });
   });
   app.post('/v1/sso-token', async (req) => {

@@ -1,3 +1,5 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { startAuthApp, type AuthApp } from '../auth/test-kit.ts';
 import type { App } from './app-store.ts';
 import { aesKey, decrypt, encrypt } from './crypto.ts';
@@ -25,6 +27,41 @@ export async function startOpenApi(url: string): Promise<OpenApiApp> {
       return new YdTestClient(base, buin, info.appId, info.encodingAesKey);
     },
   });
+}
+
+/** A real HTTP receiver for callbacks: records every request, fails the first `failFirst`, then acknowledges. */
+export async function receiver(answer: (body: any, n: number) => { status: number; text: string }) {
+  const hits: Array<{ query: URLSearchParams; body: any }> = [];
+  const server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', () => {
+      const body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+      hits.push({ query: new URL(req.url!, 'http://x').searchParams, body });
+      const a = answer(body, hits.length);
+      res.writeHead(a.status, { 'content-type': 'application/json' }).end(a.text);
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/cb`, hits, close: () => new Promise<void>((r) => server.close(() => r())) };
+}
+
+export interface ChatMessage {
+  id: number;
+  senderId: number;
+  senderApp?: string;
+  type: string;
+  body: Record<string, any>;
+}
+
+/** A person writes to an app the way a client does: open the chat, send into it. */
+export async function writeToApp(app: AuthApp, appId: string, userId: number, text: string): Promise<ChatMessage> {
+  const { id } = await app.call<{ id: string }>('apps.chat.open', { appId, userId });
+  return app.call<ChatMessage>('im.send', { conversationId: id, senderId: userId, clientMsgId: `t-${Math.random().toString(36).slice(2)}`, type: 'text', body: { text } });
+}
+
+export async function chatWithApp(app: AuthApp, appId: string, userId: number): Promise<ChatMessage[]> {
+  return (await app.call<{ messages: ChatMessage[] }>('im.messages.list', { conversationId: `a:${appId}:${userId}`, userId })).messages;
 }
 
 export interface YdAnswer {

@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { forEachDatabase } from '../../../test/support/databases.ts';
-import { startOpenApi, type OpenApiApp } from './test-kit.ts';
+import { chatWithApp, startOpenApi, type OpenApiApp } from './test-kit.ts';
 
 /**
  * The vendor's own Java SDK (youduim/youdu-sdk-java), compiled unchanged from its source, against a running
@@ -108,11 +108,13 @@ forEachDatabase('vendor Java SDK against Qiao', ({ url }) => {
     assert.match(line('OrgClient.getUserInfo'), /^java\.sdk Java SDK 用户\(改\) 0 \[9001, \d+\] java\.sdk@example\.com$/);
     assert.equal(line('IdentifyClient.idetify'), `sdk.receiver ${receiver.id}`);
     // What Qiao holds afterwards.
+    // What Qiao holds afterwards: the app's messages in the receiver's chat with it, the system message as a broadcast.
+    const chat = await chatWithApp(app, oa.appId, receiver.id);
+    assert.deepEqual(chat.map((m) => m.type), ['text', 'link', 'file']);
+    assert.equal(chat[1].body.url, 'https://oa.example.com/todo/42');
     const { broadcasts, total } = await app.admin<{ total: number; broadcasts: Array<{ type: string; title: string; body: any }> }>('im.broadcasts.list');
-    assert.equal(total - before, 4);
-    assert.deepEqual(broadcasts.slice(0, 4).map((b) => b.type).reverse(), ['text', 'link', 'text', 'system']);
-    assert.equal(broadcasts.find((b) => b.type === 'link')!.body.url, 'https://oa.example.com/todo/42');
-    assert.equal(broadcasts.find((b) => b.type === 'system')!.body.title, 'Java SDK 系统消息');
+    assert.equal(total - before, 1);
+    assert.equal(broadcasts[0].body.title, 'Java SDK 系统消息');
     const depts = (await app.admin<{ departments: Array<{ id: number; name: string; alias: string | null }> }>('org.departments.list')).departments;
     assert.deepEqual(depts.filter((d) => d.id === 9001).map((d) => [d.name, d.alias]), [['Java SDK 部门', 'javasdk']]);
     assert.equal(depts.length, 2, 'the child department was deleted');
@@ -159,7 +161,7 @@ forEachDatabase('vendor Python SDK against Qiao', ({ url }) => {
     if (why) this.skip();
     this.timeout(120_000);
     const dept = await app.admin<{ id: number }>('org.departments.create', { name: 'Py' });
-    await app.admin('org.users.create', { account: 'py.receiver', name: 'Py 收件人', departments: [{ departmentId: dept.id }] });
+    const pyReceiver = await app.admin<{ id: number }>('org.users.create', { account: 'py.receiver', name: 'Py 收件人', departments: [{ departmentId: dept.id }] });
     const oa = await app.admin<{ appId: string; encodingAesKey: string }>('apps.create', { name: 'Python OA' });
     const before = (await app.admin<{ total: number }>('im.broadcasts.list')).total;
     const r = await run(python(), [PY_DRIVER, process.env.QIAO_YOUDU_SDK_PY!, new URL(app.base).host, String(app.buin), oa.appId, oa.encodingAesKey, 'py.receiver', work]);
@@ -170,9 +172,9 @@ forEachDatabase('vendor Python SDK against Qiao', ({ url }) => {
       ['AppClient.send_msg(text)', 'AppClient.upload_file', 'AppClient.search_file', 'AppClient.download_file', 'AppClient.send_msg(file)', 'AppClient.send_msg(mpnews)', 'AppClient.send_msg(exlink)'],
     );
     assert.match(lines[2], / py-upload\.txt \d+$/);
-    const { broadcasts, total } = await app.admin<{ total: number; broadcasts: Array<{ type: string; body: any }> }>('im.broadcasts.list');
-    assert.equal(total - before, 4);
-    assert.deepEqual(broadcasts.slice(0, 4).map((b) => b.type).reverse(), ['text', 'text', 'card', 'card']);
-    assert.equal(broadcasts[0].body.articles[0].url, 'https://example.com/x');
+    const chat = await chatWithApp(app, oa.appId, pyReceiver.id);
+    assert.deepEqual(chat.map((m) => m.type), ['text', 'file', 'card', 'card']);
+    assert.equal(chat[3].body.articles[0].url, 'https://example.com/x');
+    assert.equal((await app.admin<{ total: number }>('im.broadcasts.list')).total, before, 'app messages are not broadcasts');
   });
 });

@@ -109,6 +109,30 @@ forEachDatabase('org departments', ({ url }) => {
     assert.deepEqual(changed, versions);
   });
 
+  it('creates a department with the id the caller chose, refuses a taken id, and assigns ids after it', async () => {
+    const chosen = await app.org('departments.create', { id: 70_001, name: '指定编号' });
+    assert.equal(chosen.id, 70_001);
+    assert.equal((await app.org('departments.create', { id: 70_002, name: '子部门', parentId: 70_001 })).parentId, 70_001);
+    await rejectsWith(app.org('departments.create', { id: 70_001, name: '另一个' }), 'QIAO_CONFLICT', 'id');
+    const next = await app.org('departments.create', { name: '自动编号' });
+    assert.ok(next.id > 70_002, `an assigned id (${next.id}) never collides with a chosen one`);
+  });
+
+  it('places a department after a sibling or first (Youdu dept/sort), renumbering the siblings', async () => {
+    const ids = await buildTree(app, { 排序: { 甲: {}, 乙: {}, 丙: {} }, 别处: { 丁: {} } });
+    const order = async () => (await app.org<{ departments: Array<{ id: number; parentId: number | null; sortOrder: number }> }>('departments.list')).departments
+      .filter((d) => d.parentId === ids['排序'])
+      .sort((a, b) => a.sortOrder - b.sortOrder || a.id - b.id)
+      .map((d) => d.id);
+    await app.org('departments.reorder', { id: ids['甲'], afterId: ids['丙'] });
+    assert.deepEqual(await order(), [ids['乙'], ids['丙'], ids['甲']]);
+    await app.org('departments.reorder', { id: ids['丙'], afterId: null });
+    assert.deepEqual(await order(), [ids['丙'], ids['乙'], ids['甲']]);
+    await rejectsWith(app.org('departments.reorder', { id: ids['甲'], afterId: ids['丁'] }), 'QIAO_VALIDATION', 'afterId');
+    await rejectsWith(app.org('departments.reorder', { id: ids['甲'], afterId: ids['甲'] }), 'QIAO_VALIDATION', 'afterId');
+    await rejectsWith(app.org('departments.reorder', { id: ids['甲'], afterId: 987_654 }), 'QIAO_NOT_FOUND', 'afterId');
+  });
+
   it('a refused change writes nothing: no row, no log entry, no version', async () => {
     const ids = await buildTree(app, { Keep: { Child: {} } });
     const v0 = (await app.org('version')).version;

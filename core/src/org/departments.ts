@@ -95,6 +95,8 @@ async function assertAliasFree(db: Database, t: Transaction, alias: string | nul
 }
 
 export interface CreateDepartmentInput {
+  /** An id the caller chooses (Youdu's dept/create, other systems' ids); assigned when absent. */
+  id?: number;
   name: string;
   parentId?: number | null;
   alias?: string | null;
@@ -112,14 +114,36 @@ export async function createDepartment(db: Database, w: OrgTx, origin: WriteOrig
   await assertWritable(db, t, origin, { source: input.source ?? null }, `a new department from source "${input.source}"`);
   await assertNameFree(db, t, parentId, input.name, null);
   await assertAliasFree(db, t, input.alias ?? null, null);
+  const explicit = input.id !== undefined;
+  if (explicit) {
+    const [taken] = await select<{ id: number; name: string }>(db, 'SELECT id, name FROM departments WHERE id = ?', [input.id], t);
+    if (taken) throw qiaoError('QIAO_CONFLICT', `department id ${input.id} is already taken by "${taken.name}"`, { field: 'id', reason: 'id-taken' });
+  }
   const now = new Date();
   const [row] = await queryRows<{ id: number }>(
     db,
-    `INSERT INTO departments (parent_id, name, alias, description, sort_order, source, external_id, version, placement_version, created_at, updated_at)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-    [parentId, input.name, input.alias || null, input.description || null, input.sortOrder ?? 0, input.source ?? null, input.externalId ?? null, w.version, w.version, now, now],
+    `INSERT INTO departments (${explicit ? 'id, ' : ''}parent_id, name, alias, description, sort_order, source, external_id, version, placement_version, created_at, updated_at)
+     VALUES (${explicit ? '?, ' : ''}?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+    [
+      ...(explicit ? [input.id] : []),
+      parentId,
+      input.name,
+      input.alias || null,
+      input.description || null,
+      input.sortOrder ?? 0,
+      input.source ?? null,
+      input.externalId ?? null,
+      w.version,
+      w.version,
+      now,
+      now,
+    ],
     t,
   );
+  // An explicit id leaves PostgreSQL's sequence behind; the next assigned id would collide with it.
+  if (explicit && db.dialect === 'postgres') {
+    await db.sequelize.query("SELECT setval(pg_get_serial_sequence('departments', 'id'), GREATEST((SELECT MAX(id) FROM departments), 1))", { transaction: t });
+  }
   const dept = await findDepartment(db, Number(row.id), t);
   w.events.push({ topic: 'org.department.changed', subject: `department:${dept.id}`, payload: { change: 'created', department: publicDepartment(dept) } });
   return publicDepartment(dept);
@@ -226,6 +250,38 @@ export async function moveDepartment(
     payload: { change: 'moved', department: publicDepartment(dept), fromParentId: current.parentId },
   });
   return publicDepartment(dept);
+}
+
+/**
+ * Puts a department right after one of its siblings (`afterId`), or first among them (null): Youdu's
+ * dept/sort. The siblings are renumbered 1, 2, 3… in their new order; only those whose number changes are
+ * written, and each of those is a department change.
+ */
+export async function reorderDepartment(db: Database, w: OrgTx, origin: WriteOrigin, input: { id: number; afterId: number | null }): Promise<Department> {
+  const { t } = w;
+  const current = await findDepartment(db, input.id, t);
+  await assertWritable(db, t, origin, current, `department "${current.name}"`);
+  if (input.afterId !== null) {
+    if (input.afterId === current.id) throw qiaoError('QIAO_VALIDATION', `department ${current.id} cannot be placed after itself`, { field: 'afterId' });
+    const after = await findDepartment(db, input.afterId, t, 'afterId');
+    if (after.parentId !== current.parentId) {
+      const where = (p: number | null) => (p === null ? 'the top level' : `department ${p}`);
+      throw qiaoError('QIAO_VALIDATION', `department ${after.id} is not a sibling of department ${current.id}: it sits under ${where(after.parentId)}, not ${where(current.parentId)}`, {
+        field: 'afterId',
+      });
+    }
+  }
+  const siblings = (await loadDepartments(db, t)).filter((d) => d.parentId === current.parentId && d.id !== current.id).sort((a, b) => a.sortOrder - b.sortOrder || a.id - b.id);
+  const at = input.afterId === null ? 0 : siblings.findIndex((d) => d.id === input.afterId) + 1;
+  siblings.splice(at, 0, current);
+  const now = new Date();
+  for (const [i, d] of siblings.entries()) {
+    if (d.sortOrder === i + 1) continue;
+    await exec(db, 'UPDATE departments SET sort_order = ?, version = ?, updated_at = ? WHERE id = ?', [i + 1, w.version, now, d.id], t);
+    const changed = await findDepartment(db, d.id, t);
+    w.events.push({ topic: 'org.department.changed', subject: `department:${d.id}`, payload: { change: 'updated', department: publicDepartment(changed) } });
+  }
+  return publicDepartment(await findDepartment(db, current.id, t));
 }
 
 export async function deleteDepartment(db: Database, w: OrgTx, origin: WriteOrigin, id: number): Promise<{ id: number; deleted: true }> {

@@ -4,7 +4,7 @@ import { listCustomFields, type CustomFieldDef, type CustomValues } from './cust
 import { loadDepartments, type Department } from './departments.ts';
 import { readMeta } from './org-write.ts';
 import { displaySettings, type DisplaySettings } from './settings.ts';
-import { select } from '../db/sql.ts';
+import { chunked, inList, select } from '../db/sql.ts';
 import { DepartmentTree } from './tree.ts';
 import { loadMemberships, parseSecrecy, type Membership } from './users.ts';
 import { departmentVisible, listRules, policyFor, visibleMemberships, type Policy, type VisibilityRule } from './visibility.ts';
@@ -185,6 +185,20 @@ export class Directory {
     const { visible } = await this.#users(policy, structure, 'WHERE id = ?', [userId]);
     if (!visible.length) throw qiaoError('QIAO_NOT_FOUND', `user ${userId} does not exist or is not visible to viewer ${viewerId}`, { field: 'userId' });
     return visible[0];
+  }
+
+  /**
+   * Which of `userIds` the viewer may see, by the same rules as every other read (presence, for one, must
+   * not reveal more than the directory does). Ids of nobody are simply not in the answer.
+   */
+  async visibleIds(viewerId: number, userIds: number[]): Promise<number[]> {
+    const { policy, structure } = await this.policy(viewerId);
+    const out: number[] = [];
+    for (const chunk of chunked([...new Set(userIds)])) {
+      const { visible } = await this.#users(policy, structure, `WHERE id IN ${inList(chunk.length)}`, chunk);
+      for (const u of visible) out.push(u.id);
+    }
+    return out.sort((a, b) => a - b);
   }
 
   /**

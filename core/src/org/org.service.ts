@@ -13,12 +13,14 @@ import {
   moveDepartment,
   nest,
   publicDepartment,
+  reorderDepartment,
   updateDepartment,
   type CreateDepartmentInput,
   type UpdateDepartmentInput,
 } from './departments.ts';
 import { Directory, rawChanges } from './directory.ts';
 import { AUTH_TYPES, GENDERS, LIMITS, USER_STATUSES, accountParam, idParam, textParam, weightParam } from './fields.ts';
+import { replaceOrg, type ReplaceInput } from './import-export/replace.ts';
 import { exportBackup, exportRtx, exportXlsx, importBackup, importRtx, importXlsx, xlsxTemplate } from './import-export/transfer.ts';
 import { orgWrite, readMeta, type OrgCommit, type OrgTx } from './org-write.ts';
 import { originOf } from './read-only.ts';
@@ -29,6 +31,8 @@ import {
   createUser,
   findUser,
   findUserByAccount,
+  findUsersByEmail,
+  findUsersByIds,
   listUsers,
   moveUsers,
   publicUser,
@@ -44,6 +48,8 @@ import {
 } from './users.ts';
 import { RULE_KINDS, createRule, deleteRule, listRules, updateRule, type RuleInput } from './visibility.ts';
 
+/** Ids are 32-bit in both databases. */
+const MAX_ID = 2_147_483_647;
 const membership = {
   type: 'object',
   props: { departmentId: idParam, position: textParam(LIMITS.position, { optional: true, nullable: true }), weight: { ...weightParam, optional: true } },
@@ -75,6 +81,44 @@ const ruleParams = {
   targets: { ...selector, optional: false },
   whitelist: selector,
   extraVisible: selector,
+} as const;
+/** org.import.replace: the whole directory as a list (see import-export/replace.ts). */
+const replaceDepartment = {
+  type: 'object',
+  props: {
+    key: { type: 'string', min: 1, max: 1000 },
+    id: { ...idParam, max: MAX_ID, optional: true },
+    parentKey: { type: 'string', min: 1, max: 1000, nullable: true },
+    name: { type: 'string' },
+    alias: { type: 'string', optional: true, nullable: true },
+    sortOrder: { ...weightParam, optional: true },
+  },
+} as const;
+const replaceUser = {
+  type: 'object',
+  props: {
+    account: { type: 'string' },
+    name: { type: 'string' },
+    gender: { type: 'enum', values: [...GENDERS], optional: true, nullable: true },
+    mobile: { type: 'string', optional: true, nullable: true },
+    phone: { type: 'string', optional: true, nullable: true },
+    email: { type: 'string', optional: true, nullable: true },
+    authType: { type: 'enum', values: [...AUTH_TYPES], optional: true },
+    status: { type: 'enum', values: ['active', 'disabled'], optional: true },
+    departments: {
+      type: 'array',
+      max: 1000,
+      items: {
+        type: 'object',
+        props: {
+          departmentKey: { type: 'string', min: 1, max: 1000, optional: true },
+          departmentId: { ...idParam, optional: true },
+          position: { type: 'string', optional: true, nullable: true },
+          weight: { type: 'number', integer: true, optional: true, convert: true },
+        },
+      },
+    },
+  },
 } as const;
 /** An import file: base64 `data`, or a path on this server (`file`, super-admins only). */
 const fileInput = {
@@ -128,6 +172,7 @@ export default function orgService({ config, db }: ServiceDeps): ServiceSchema {
         admin: true,
         rest: 'POST /org/departments',
         params: {
+          id: { ...idParam, max: MAX_ID, optional: true },
           name: textParam(LIMITS.departmentName, { min: 1 }),
           parentId: { ...idParam, optional: true, nullable: true },
           alias: textParam(LIMITS.alias, { optional: true, nullable: true }),
@@ -161,6 +206,14 @@ export default function orgService({ config, db }: ServiceDeps): ServiceSchema {
         params: { id: idParam, parentId: { ...idParam, nullable: true }, sortOrder: { ...weightParam, optional: true } },
         handler(ctx: Context<{ id: number; parentId: number | null; sortOrder?: number }, Meta>) {
           return this.write((w: OrgTx) => moveDepartment(db, w, originOf(ctx.meta), ctx.params));
+        },
+      }),
+      'departments.reorder': adminAction({
+        admin: true,
+        rest: 'POST /org/departments/:id/reorder',
+        params: { id: idParam, afterId: { ...idParam, nullable: true } },
+        handler(ctx: Context<{ id: number; afterId: number | null }, Meta>) {
+          return this.write((w: OrgTx) => reorderDepartment(db, w, originOf(ctx.meta), ctx.params));
         },
       }),
       'departments.delete': adminAction({
@@ -201,6 +254,20 @@ export default function orgService({ config, db }: ServiceDeps): ServiceSchema {
         params: { account: { type: 'string', min: 1, max: LIMITS.account } },
         handler(ctx: Context<{ account: string }>) {
           return findUserByAccount(db, ctx.params.account);
+        },
+      },
+      /** For other services: several people by id at once (any status; unknown ids are left out). */
+      'users.byIds': {
+        params: { ids: { type: 'array', items: idParam, min: 1, max: 5000 } },
+        async handler(ctx: Context<{ ids: number[] }>) {
+          return { users: await findUsersByIds(db, ctx.params.ids) };
+        },
+      },
+      /** For other services (mail notices, the open API's toEmail): current people by e-mail address. */
+      'users.byEmail': {
+        params: { emails: { type: 'array', items: { type: 'string', min: 1, max: LIMITS.email }, min: 1, max: 5000 } },
+        async handler(ctx: Context<{ emails: string[] }>) {
+          return { users: await findUsersByEmail(db, ctx.params.emails) };
         },
       },
       'users.create': adminAction({
@@ -478,6 +545,13 @@ export default function orgService({ config, db }: ServiceDeps): ServiceSchema {
           return directory.user(ctx.params.viewer, ctx.params.userId);
         },
       },
+      /** Which of these people the viewer may see (for presence and the like; nothing else is read). */
+      'client.visible': {
+        params: { viewer: idParam, userIds: { type: 'array', items: idParam, max: 5000 } },
+        async handler(ctx: Context<{ viewer: number; userIds: number[] }>) {
+          return { userIds: await directory.visibleIds(ctx.params.viewer, ctx.params.userIds) };
+        },
+      },
       'client.avatar': {
         params: { viewer: idParam, userId: idParam },
         async handler(ctx: Context<{ viewer: number; userId: number }>) {
@@ -506,6 +580,18 @@ export default function orgService({ config, db }: ServiceDeps): ServiceSchema {
         handler(ctx: Context<{ data?: string; file?: string; backup?: object }, Meta>) {
           this.checkFileAccess(ctx);
           return this.commit(importBackup(db, originOf(ctx.meta), ctx.params));
+        },
+      }),
+      'import.replace': adminAction({
+        admin: 'super',
+        rest: 'POST /org/import/replace',
+        params: {
+          departments: { type: 'array', optional: true, nullable: true, max: 100_000, items: replaceDepartment },
+          users: { type: 'array', max: 500_000, items: replaceUser },
+        },
+        ...LONG_RUNNING,
+        handler(ctx: Context<ReplaceInput, Meta>) {
+          return this.commit(replaceOrg(db, originOf(ctx.meta), ctx.params));
         },
       }),
       'export.xlsx': adminAction({
@@ -578,9 +664,13 @@ export default function orgService({ config, db }: ServiceDeps): ServiceSchema {
       async status(ctx: Context<{ id: number; departmentId?: number }, Meta>, action: StatusAction) {
         return this.write((w: OrgTx) => changeStatus(db, w, originOf(ctx.meta), { id: ctx.params.id, action, departmentId: ctx.params.departmentId }));
       },
-      /** Paths on the server's disk are for super-admins (and in-process callers), never for ordinary admins. */
-      checkFileAccess(ctx: Context<{ file?: string }, Meta>) {
-        if (ctx.params.file === undefined || !ctx.meta.admin || ctx.meta.admin.role === 'super') return;
+      /** Paths on the server's disk are for super-admins (and in-process callers), never for ordinary admins or plugins. */
+      checkFileAccess(ctx: Context<{ file?: string }, Meta & { plugin?: string }>) {
+        if (ctx.params.file === undefined) return;
+        if (ctx.meta.plugin) {
+          throw qiaoError('QIAO_FORBIDDEN', `plugin ${ctx.meta.plugin} may not read or write files on the server ("file"): pass the content as "data"`, { field: 'file' });
+        }
+        if (!ctx.meta.admin || ctx.meta.admin.role === 'super') return;
         throw qiaoError('QIAO_FORBIDDEN', `reading a file on the server ("file") needs a super-admin; "${ctx.meta.admin.account}" is not one: upload the content as "data"`, {
           field: 'file',
         });

@@ -179,4 +179,23 @@ forEachDatabase('org users', ({ url }) => {
     const [{ n }] = await select<{ n: number | string }>(app.db, 'SELECT COUNT(*) AS n FROM users WHERE account = ?', ['by.account']);
     assert.equal(Number(n), 1);
   });
+
+  it('finds several people by id for other services, in the order asked, leaving out unknown ids', async () => {
+    const a = await addUser(app, 'ids.a');
+    const b = await addUser(app, 'ids.b');
+    await app.org('users.resign', { id: b });
+    const found = await app.broker.call<{ users: Array<{ id: number; status: string }> }, object>('org.users.byIds', { ids: [b, 999_999, a, b] });
+    assert.deepEqual(found.users.map((u) => [u.id, u.status]), [[b, 'resigned'], [a, 'active']]);
+  });
+
+  it('finds current people by e-mail for other services, without case, every holder of a shared address', async () => {
+    const a = await addUser(app, 'mail.a', [], { email: 'Team@Example.com' });
+    const b = await addUser(app, 'mail.b', [], { email: 'team@example.com' });
+    const c = await addUser(app, 'mail.c', [], { email: 'c@example.com' });
+    const gone = await addUser(app, 'mail.gone', [], { email: 'c@example.com' });
+    await app.org('users.resign', { id: gone });
+    const found = await app.broker.call<{ users: Array<{ id: number; account: string }> }, object>('org.users.byEmail', { emails: ['TEAM@example.com', 'c@example.com', 'nobody@example.com'] });
+    assert.deepEqual(found.users.map((u) => u.id), [a, b, c], 'resigned people are not found');
+    await rejectsWith(app.broker.call('org.users.byEmail', { emails: [] }), 'QIAO_VALIDATION', 'emails');
+  });
 });

@@ -479,6 +479,33 @@ export async function loadAllUsers(db: Database, transaction?: Transaction, curr
   return rows.map((r) => publicUser(toUser(r, memberships.get(Number(r.id)) ?? [])));
 }
 
+/** People by id, in the order asked, whatever their status; ids nobody has are left out. */
+export async function findUsersByIds(db: Database, ids: number[]): Promise<OrgUser[]> {
+  const wanted = [...new Set(ids)];
+  const rows = new Map<number, UserRow>();
+  for (const part of chunked(wanted, 500)) {
+    for (const r of await select<UserRow>(db, `SELECT ${USER_COLUMNS} FROM users WHERE id IN ${inList(part.length)}`, part)) rows.set(Number(r.id), r);
+  }
+  const found = wanted.filter((id) => rows.has(id));
+  const memberships = await loadMemberships(db, found);
+  return found.map((id) => publicUser(toUser(rows.get(id)!, memberships.get(id) ?? [])));
+}
+
+/**
+ * Current (not resigned) people whose e-mail is one of `emails`, compared without case. Addresses are not
+ * unique in a directory (a shared mailbox), so every holder is returned; the caller decides.
+ */
+export async function findUsersByEmail(db: Database, emails: string[]): Promise<OrgUser[]> {
+  const wanted = [...new Set(emails.map((e) => e.trim().toLowerCase()).filter(Boolean))];
+  const rows: UserRow[] = [];
+  for (const part of chunked(wanted, 500)) {
+    rows.push(...(await select<UserRow>(db, `SELECT ${USER_COLUMNS} FROM users WHERE LOWER(email) IN ${inList(part.length)} AND status <> 'resigned'`, part)));
+  }
+  rows.sort((a, b) => Number(a.id) - Number(b.id));
+  const memberships = await loadMemberships(db, rows.map((r) => Number(r.id)));
+  return rows.map((r) => publicUser(toUser(r, memberships.get(Number(r.id)) ?? [])));
+}
+
 export async function findUserByAccount(db: Database, account: string): Promise<OrgUser> {
   const [row] = await select<{ id: number }>(db, 'SELECT id FROM users WHERE account = ?', [account]);
   if (!row) throw qiaoError('QIAO_NOT_FOUND', `account "${account}" does not exist`, { field: 'account' });

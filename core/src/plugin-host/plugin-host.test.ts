@@ -240,6 +240,14 @@ forEachDatabase('plugin host', ({ url }) => {
       assert.match(err.message, /system\.admins\.list/);
       return true;
     });
+    // A plugin passes the caller's meta on, but never an admin identity: that only the admin API sets.
+    rig.app.broker.createService({ name: 'test', actions: { whoami: (ctx) => ctx.meta } });
+    await rig.app.broker.waitForServices('test');
+    const meta = await rig.app.broker.call<Record<string, unknown>, object>('keyword.callCore', {
+      action: 'test.whoami',
+      meta: { admin: { account: 'root', role: 'super' }, plugin: 'someone.else', traceTag: 't1' },
+    });
+    assert.deepEqual([meta.plugin, meta.admin, meta.traceTag], [KEYWORD, undefined, 't1']);
     // Events: the permitted one is delivered to the plugin.
     await rig.app.broker.broadcast('test.ping', {});
     await eventually(async () => assert.equal(await rig.app.broker.call('keyword.pings'), 1), 'event delivered');

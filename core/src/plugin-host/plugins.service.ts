@@ -459,6 +459,8 @@ export default function pluginsService({ config, db }: ServiceDeps): ServiceSche
         });
         rec.process = proc;
         proc.once('exit', (info: ExitInfo) => {
+          // Whatever a plugin left behind in memory elsewhere (e.g. presence it reported) is for its owners to drop.
+          Promise.resolve(this.broker.broadcast('plugins.process.exited', { pluginId: rec.id })).catch(() => undefined);
           void serial(() => this.onExit(rec, proc, info));
         });
         try {
@@ -527,7 +529,9 @@ export default function pluginsService({ config, db }: ServiceDeps): ServiceSche
           if (!own && !allowed(manifest.permissions?.actions, msg.action)) {
             throw qiaoError('QIAO_PLUGIN_PERMISSION_DENIED', `plugin ${rec.id} may not call "${msg.action}" (not in permissions.actions of its manifest)`, { action: msg.action });
           }
-          return this.broker.call(msg.action, msg.params as object, { meta: { ...msg.meta, plugin: rec.id } });
+          // `admin` is only ever set by the admin API: a plugin may pass on other meta, never claim to be an admin.
+          const { admin: _admin, plugin: _plugin, ...meta } = (msg.meta ?? {}) as Record<string, unknown>;
+          return this.broker.call(msg.action, msg.params as object, { meta: { ...meta, plugin: rec.id } });
         }
         const stream = msg.stream as DurableHook;
         if (!(stream in DURABLE_HOOK_TOPICS) || !manifest.hooks?.[stream]) {

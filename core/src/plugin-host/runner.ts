@@ -49,6 +49,8 @@ function plain(v: unknown): unknown {
 }
 
 function waitForWake(ms: number): Promise<void> {
+  // A stop that came while a read was in flight has already woken everyone: do not sleep past it.
+  if (stopping) return Promise.resolve();
   return new Promise((resolve) => {
     const done = () => {
       clearTimeout(timer);

@@ -8,7 +8,7 @@ import conversationRoutes from './conversations.ts';
 import { clientErrorHandler } from './errors.ts';
 import fileRoutes from './files.ts';
 import messageRoutes from './messages.ts';
-import { AUTH_PATHS, SOCKET_DOC } from './openapi-extras.ts';
+import { APP_PATHS, AUTH_PATHS, SOCKET_DOC } from './openapi-extras.ts';
 import peopleRoutes from './people.ts';
 import syncRoutes from './sync.ts';
 
@@ -59,7 +59,7 @@ export default async function clientApi(app: FastifyInstance, opts: ClientApiOpt
     },
     transformObject: (doc) => {
       const openapi = (doc as { openapiObject: { paths?: Record<string, unknown> } }).openapiObject;
-      return { ...openapi, paths: { ...AUTH_PATHS, ...openapi.paths } } as never;
+      return { ...openapi, paths: { ...AUTH_PATHS, ...APP_PATHS, ...openapi.paths } } as never;
     },
   });
 

@@ -60,3 +60,72 @@ export const AUTH_PATHS: Record<string, unknown> = {
     },
   },
 };
+
+const appId = { name: 'appId', in: 'path', required: true, schema: { type: 'string' } };
+
+/** The app panel and chats with apps, served by the open-API routes (openapi/routes.ts) beside /cgi. */
+export const APP_PATHS: Record<string, unknown> = {
+  '/v1/apps': {
+    get: {
+      tags: ['apps'],
+      summary: "The apps in the person's app panel",
+      security: bearer,
+      parameters: [{ name: 'deviceType', in: 'query', schema: { type: 'string', enum: ['desktop', 'mobile'] } }],
+      responses: { 200: { description: 'apps with their custom menus', ...json({ type: 'object', properties: { apps: { type: 'array', items: { type: 'object', additionalProperties: true } } } }) }, 401: refusal('no valid token') },
+    },
+  },
+  '/v1/apps/{appId}/sso-token': {
+    post: {
+      tags: ['apps'],
+      summary: "A 3-minute identify token and the app's home URL with $TOKEN$ filled in",
+      security: bearer,
+      parameters: [appId],
+      responses: { 200: { description: 'token, expiresAt, url', ...json({ type: 'object', additionalProperties: true }) }, 401: refusal('no valid token'), 404: refusal('no such app') },
+    },
+  },
+  '/v1/apps/{appId}/chat': {
+    post: {
+      tags: ['apps'],
+      summary: "Opens (creates the first time) the person's chat with the app",
+      description:
+        'A conversation of type `app` whose only member is the caller. Send text, image or file into it with POST /v1/conversations/{id}/messages: ' +
+        "the app's auto-reply rules answer, or the app is called back and answers with /cgi/msg/send. App messages carry `senderApp` and senderId 0.",
+      security: bearer,
+      parameters: [appId],
+      responses: { 200: { description: 'the conversation', ...json({ type: 'object', additionalProperties: true }) }, 401: refusal('no valid token'), 403: refusal('the app takes no messages'), 404: refusal('no such app') },
+    },
+  },
+  '/v1/apps/{appId}/session-export': {
+    post: {
+      tags: ['apps'],
+      summary: 'Hands picked messages of a conversation to an app (会话消息转出)',
+      description:
+        "The messages (text, formatted text, pictures, files; up to 500) become a zip kept for the app; the answer's `url` is the app's url menu item `key` " +
+        '(or its home page) with `token` and `file_id` added: open it, and the app fetches the zip with /cgi/session/msg/download.zip.',
+      security: bearer,
+      parameters: [appId],
+      requestBody: json({
+        type: 'object',
+        properties: { conversationId: { type: 'string' }, messageIds: { type: 'array', items: { type: 'integer' }, maxItems: 500 }, key: { type: 'string' } },
+        required: ['conversationId', 'messageIds'],
+      }),
+      responses: {
+        200: { description: 'fileId, messages, url', ...json({ type: 'object', additionalProperties: true }) },
+        401: refusal('no valid token'),
+        403: refusal('not a member of the conversation, or the app takes no messages'),
+        404: refusal('no such app, menu item or message'),
+      },
+    },
+  },
+  '/v1/apps/{appId}/menu': {
+    post: {
+      tags: ['apps'],
+      summary: "A click on the app's custom menu",
+      description: '`click` items are called back to the app as a `menu_click` event (answers `packageId`); `url` items answer `url` with $TOKEN$ filled in.',
+      security: bearer,
+      parameters: [appId],
+      requestBody: json({ type: 'object', properties: { key: { type: 'string', maxLength: 100 } }, required: ['key'] }),
+      responses: { 200: { description: 'packageId or url', ...json({ type: 'object', additionalProperties: true }) }, 401: refusal('no valid token'), 404: refusal('no such app or menu item') },
+    },
+  },
+};

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { call, clientRoute } from './route.ts';
 import { id, identity, idList, object, presence, seq } from './schemas.ts';
+import { presenceFor, visibleIds } from './visible-presence.ts';
 
 const byUser = object({ userId: id }, ['userId']);
 
@@ -57,10 +58,16 @@ export default async function peopleRoutes(app: FastifyInstance): Promise<void> 
       url: '/v1/presence',
       tag: 'presence',
       summary: 'Online, away or offline, per device, of the people named',
-      description: 'To be told of changes, send `{ "type": "watch", "userIds": [...] }` on the WebSocket.',
+      description:
+        'To be told of changes, send `{ "type": "watch", "userIds": [...] }` on the WebSocket. People you may not see in the directory ' +
+        'are answered like ids of nobody: offline, no devices. Another IM system beside Qiao (e.g. RTX) shows as a device ' +
+        '`{ "deviceType": "external", "deviceId": "<source>", "source": "<source>" }`.',
       querystring: object({ userIds: idList(1000) }, ['userIds']),
       response: object({ users: { type: 'array', items: presence } }),
     },
-    (req) => call(app, 'presence.get', { userIds: (req.query as { userIds: string }).userIds.split(',').map(Number) }),
+    async (req, _reply, me) => {
+      const userIds = (req.query as { userIds: string }).userIds.split(',').map(Number);
+      return { users: await presenceFor(app.broker, userIds, await visibleIds(app.broker, me.userId, userIds)) };
+    },
   );
 }

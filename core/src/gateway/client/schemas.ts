@@ -1,4 +1,5 @@
 import type { BROADCAST_TYPES } from '../../im/broadcasts.ts';
+import { CONVERSATION_TYPES } from '../../im/conversations.ts';
 import { FILE_ID_PATTERN } from '../../im/message-types/common.ts';
 import { MESSAGE_TYPES } from '../../im/message-types/index.ts';
 import { SHA256_PATTERN, UPLOAD_ID_PATTERN } from '../../im/files/file-store.ts';
@@ -45,7 +46,8 @@ export const message = {
   properties: {
     id,
     conversationId,
-    senderId: id,
+    senderId: { type: 'integer', minimum: 0, description: '0 when an app sent it (see senderApp)' },
+    senderApp: { type: 'string', description: "The app that sent it, into a person's chat with the app" },
     clientMsgId: { type: 'string' },
     type: { type: 'string', enum: [...MESSAGE_TYPES] },
     body: anyObject,
@@ -62,7 +64,7 @@ export const conversation = {
   type: 'object',
   properties: {
     id: conversationId,
-    type: { type: 'string', enum: ['single', 'discussion', 'group', 'department'] },
+    type: { type: 'string', enum: [...CONVERSATION_TYPES] },
     name: { type: ['string', 'null'] },
     createdBy: { type: ['integer', 'null'] },
     createdAt: isoTime,
@@ -174,7 +176,16 @@ export const presence = {
     status: { type: 'string', enum: ['online', 'away', 'offline'] },
     devices: {
       type: 'array',
-      items: { type: 'object', properties: { deviceType: { type: 'string' }, deviceId: { type: 'string' }, status: { type: 'string', enum: ['online', 'away'] }, since: isoTime } },
+      items: {
+        type: 'object',
+        properties: {
+          deviceType: { type: 'string', description: '`external` for the status another IM system (e.g. RTX) reports' },
+          deviceId: { type: 'string' },
+          status: { type: 'string', enum: ['online', 'away'] },
+          since: isoTime,
+          source: { type: 'string', description: 'external entries only: the system reporting it (e.g. `rtx`)' },
+        },
+      },
     },
   },
 } as const;

@@ -79,6 +79,38 @@ forEachDatabase('gateway auth routes', ({ url }) => {
     await app.admin('auth.users.unlock', { userIds: [(await app.admin('org.users.byAccount', { account: 'http.user' })).id] });
   });
 
+  it('checks the token before it even reads the body of an authenticated route', async () => {
+    const forged = 'A'.repeat(43);
+    for (const [method, path] of [['POST', '/v1/auth/password'], ['POST', '/v1/auth/logout'], ['GET', '/v1/auth/sessions']]) {
+      for (const opts of [{}, { body: {} }, { raw: '{"oldPassword": ' }, { body: ['x'] }, { raw: 'text', headers: { 'content-type': 'text/plain' } }]) {
+        if (method === 'GET' && Object.keys(opts).length) continue;
+        const r = await http(method, path, { token: forged, ...opts });
+        assert.equal(r.status, 401, `${method} ${path} ${JSON.stringify(opts)}: ${JSON.stringify(r.body)}`);
+        assert.deepEqual([r.body.error.code, r.body.error.field], ['QIAO_UNAUTHENTICATED', 'authorization']);
+      }
+    }
+    // With a good token, the body is looked at: an empty one names the missing field.
+    const token = (await http('POST', '/v1/auth/login', { body: credentials('http.user') })).body.token;
+    const empty = await http('POST', '/v1/auth/password', { token, body: {} });
+    assert.equal(empty.status, 422, JSON.stringify(empty.body));
+    assert.equal(empty.body.error.field, 'oldPassword');
+    const badJson = await http('POST', '/v1/auth/password', { token, raw: '{"oldPassword": ' });
+    assert.equal(badJson.status, 400);
+    // Someone who must change their password may still do so (and see their sessions, and log out).
+    const userId = (await app.admin('org.users.byAccount', { account: 'http.user' })).id;
+    await app.admin('auth.users.setPassword', { userId, password: PASSWORD, mustChange: true });
+    const forced = (await http('POST', '/v1/auth/login', { body: credentials('http.user') })).body;
+    assert.equal(forced.mustChangePassword, true);
+    assert.equal((await http('GET', '/v1/auth/sessions', { token: forced.token })).status, 200);
+    const changed = await http('POST', '/v1/auth/password', { token: forced.token, body: { oldPassword: PASSWORD, newPassword: 'Order#2025pw' } });
+    assert.equal(changed.status, 200, JSON.stringify(changed.body));
+    // Logging out of a session that has ended already is still answered as before.
+    assert.equal((await http('POST', '/v1/auth/logout', { token: forced.token })).status, 200);
+    assert.equal((await http('POST', '/v1/auth/logout', { token: forced.token })).status, 200);
+    assert.equal((await http('GET', '/v1/auth/sessions', { token: forced.token })).status, 401);
+    await app.admin('auth.users.setPassword', { userId, password: PASSWORD, mustChange: false });
+  });
+
   it('takes the client address from the socket, not from what the client claims', async () => {
     await app.admin('auth.ipRules.addRange', { cidr: '10.0.0.0/8' });
     await app.admin('auth.settings.set', { ipRestriction: true });

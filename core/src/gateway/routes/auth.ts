@@ -1,5 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { qiaoError } from '../../errors.ts';
+import type moleculer from 'moleculer';
+import { describeError, qiaoError } from '../../errors.ts';
+import { authenticate } from '../client/identity.ts';
 
 const LOGIN_FIELDS = ['account', 'password', 'deviceType', 'deviceId', 'deviceName', 'challenge', 'smsCode'] as const;
 
@@ -15,6 +17,23 @@ function bearer(req: FastifyRequest): string {
   const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
   if (!m) throw qiaoError('QIAO_UNAUTHENTICATED', header ? 'Authorization header must be "Bearer <token>"' : 'Authorization header is missing: log in at POST /v1/auth/login and send "Bearer <token>"', { field: 'authorization' });
   return m[1];
+}
+
+/**
+ * The onRequest hook of every route here that acts on a session: the token is checked before the body is
+ * even parsed, so a caller without a valid token learns nothing, not even what is wrong with the body.
+ * No `assertMayAct`: these are the calls a person who must change their password may still make.
+ * `endedToo` lets a session that has ended already (the token is known) through: logging out twice is fine.
+ */
+function tokenFirst(broker: moleculer.ServiceBroker, endedToo = false) {
+  return async (req: FastifyRequest): Promise<void> => {
+    try {
+      await authenticate(broker, bearer(req));
+    } catch (err) {
+      if (endedToo && (describeError(err).data as { reason?: string } | undefined)?.reason) return;
+      throw err;
+    }
+  };
 }
 
 /**
@@ -37,11 +56,11 @@ export default async function authRoutes(app: FastifyInstance): Promise<void> {
     return app.broker.call('auth.login', { ...params, ...address(req) });
   });
 
-  app.post('/v1/auth/logout', async (req) => app.broker.call('auth.logout', { token: bearer(req), ...address(req) }));
+  app.post('/v1/auth/logout', { onRequest: tokenFirst(app.broker, true) }, async (req) => app.broker.call('auth.logout', { token: bearer(req), ...address(req) }));
 
-  app.get('/v1/auth/sessions', async (req) => app.broker.call('auth.mySessions', { token: bearer(req) }));
+  app.get('/v1/auth/sessions', { onRequest: tokenFirst(app.broker) }, async (req) => app.broker.call('auth.mySessions', { token: bearer(req) }));
 
-  app.post('/v1/auth/password', async (req) => {
+  app.post('/v1/auth/password', { onRequest: tokenFirst(app.broker) }, async (req) => {
     const token = bearer(req);
     const body = objectBody(req);
     return app.broker.call('auth.changePassword', { token, oldPassword: body.oldPassword, newPassword: body.newPassword, ...address(req) });

@@ -1,43 +1,14 @@
 import type { WebSocket } from 'ws';
+import { WS_DEFAULTS, type WsConfig } from '../../config.ts';
 import type { ConnectionStatus, PresenceConnection } from '../../presence/presence-state.ts';
 import type { Identity } from '../client/identity.ts';
 import type { ServerFrame } from './protocol.ts';
 import { TokenBucket } from './token-bucket.ts';
 
-export interface SocketOptions {
-  /** Server ping interval; a socket that has not answered the previous ping is dropped. */
-  heartbeatMs: number;
-  /** How long an unauthenticated socket may stay open waiting for its auth frame. */
-  authTimeoutMs: number;
-  /** Frames larger than this are refused with an error frame (the socket stays open). */
-  maxFrameBytes: number;
-  /** Frames larger than this close the socket (1009) before they are even read. */
-  hardMaxFrameBytes: number;
-  /** Token bucket per socket: this many frames at once… */
-  burst: number;
-  /** …refilled at this rate. */
-  perSecond: number;
-  /** Refused frames within `abuseWindowMs` after which the socket is closed (1008). */
-  abuseRefusals: number;
-  abuseWindowMs: number;
-  /** Each socket's token is checked again this often, in case a revocation event was lost. */
-  recheckMs: number;
-  /** Inbox heads fetched at once when a wake-up reaches many people. */
-  wakeConcurrency: number;
-}
+/** The socket limits: configuration (`QIAO_WS_…`, see config.ts), passed in by the gateway. */
+export type SocketOptions = WsConfig;
 
-export const SOCKET_DEFAULTS: SocketOptions = {
-  heartbeatMs: 30_000,
-  authTimeoutMs: 10_000,
-  maxFrameBytes: 16 * 1024,
-  hardMaxFrameBytes: 1024 * 1024,
-  burst: 30,
-  perSecond: 10,
-  abuseRefusals: 100,
-  abuseWindowMs: 10_000,
-  recheckMs: 5 * 60_000,
-  wakeConcurrency: 32,
-};
+export const SOCKET_DEFAULTS: SocketOptions = WS_DEFAULTS;
 
 /** What the rate limit says about one incoming frame. */
 export type Admission = 'ok' | 'refused' | 'refused-quietly' | 'abuse';
@@ -51,7 +22,12 @@ export class ClientSocket {
   token: string | null = null;
   status: ConnectionStatus = 'online';
   since = new Date().toISOString();
+  /** Whom this socket asked to watch… */
   watching = new Set<number>();
+  /** …and those of them it may see, whose changes it is sent. */
+  watchingVisible = new Set<number>();
+  /** Counts watch lists, so that a slow answer to an older one never overrides a newer one. */
+  watchVersion = 0;
   /** Answered the last server ping (or sent anything since). */
   alive = true;
   closed = false;

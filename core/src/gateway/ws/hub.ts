@@ -4,9 +4,13 @@ import { describeError } from '../../errors.ts';
 import type { PresenceConnection, UserPresence } from '../../presence/presence-state.ts';
 import { toHttpError } from '../http-error.ts';
 import { assertMayAct, authenticate, type Identity } from '../client/identity.ts';
+import { presenceFor, unseen, visibleIds } from '../client/visible-presence.ts';
 import { ClientSocket, type SocketOptions } from './client-socket.ts';
 import { PresenceReporter } from './presence-reporter.ts';
 import { CLOSE, parseFrame, type ClientFrame, type FrameId } from './protocol.ts';
+
+/** The most heads one `im.sync.heads` call asks for (its own limit). */
+const SYNC_HEADS_MAX = 5000;
 
 const fingerprint = (p: UserPresence) => `${p.status}|${p.devices.map((d) => `${d.deviceType}/${d.deviceId}/${d.status}`).join(',')}`;
 
@@ -40,14 +44,17 @@ export class SocketHub {
   /** The last presence pushed per watched person: several presence instances announce the same change. */
   readonly #lastPresence = new Map<number, string>();
   readonly #authTimers = new Map<ClientSocket, NodeJS.Timeout>();
+  #watchChecking = false;
+  #watchCheckAgain = false;
   #nextId = 0;
   #timers: NodeJS.Timeout[] = [];
-  // Wake-ups: one head lookup per person at a time, a wake during it makes it go round again.
-  readonly #queue: number[] = [];
-  readonly #queued = new Set<number>();
+  // Wake-ups: the heads of everyone woken are asked for in batches (`im.sync.heads`), so a message to a
+  // 5,000-member group costs one call here. Someone woken again while their batch is out waits for the
+  // next one: each socket sees its heads in order.
+  readonly #waking = new Set<number>();
   readonly #inflight = new Set<number>();
-  readonly #again = new Set<number>();
   #running = 0;
+  #wakeScheduled = false;
 
   constructor(broker: moleculer.ServiceBroker, options: SocketOptions, reporterId: string) {
     this.#broker = broker;
@@ -115,7 +122,8 @@ export class SocketHub {
   /** `im.sync.wake`: tells each connected person's sockets where their inbox ends now. */
   wake(userIds: unknown): void {
     if (!Array.isArray(userIds)) return;
-    for (const u of userIds) if (typeof u === 'number' && this.#byUser.has(u)) this.#schedule(u);
+    for (const u of userIds) if (typeof u === 'number' && this.#byUser.has(u)) this.#waking.add(u);
+    if (this.#waking.size) this.#scheduleWake();
   }
 
   /** `auth.session.revoked`: the session's sockets are told why and closed. */
@@ -131,6 +139,11 @@ export class SocketHub {
       if (c.identity) c.identity = { ...c.identity, wipe: true };
       c.send({ type: 'wipe' });
     }
+  }
+
+  /** `org.changed`: whom each watcher may see may have changed. */
+  orgChanged(): void {
+    void this.#recheckWatchers();
   }
 
   presenceChanged(p: unknown): void {
@@ -157,7 +170,7 @@ export class SocketHub {
     }
     if (isBinary) return this.#error(c, 'QIAO_BAD_REQUEST', 'binary frames are not accepted: send JSON text frames', 'frame');
     const text = (Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data)).toString('utf8');
-    const parsed = parseFrame(text);
+    const parsed = parseFrame(text, this.options.watchLimit);
     if ('error' in parsed) return this.#error(c, parsed.error.code, parsed.error.message, parsed.error.field, parsed.error.ref);
     void this.#dispatch(c, parsed.frame).catch((err: unknown) => {
       const { body } = toHttpError(err);
@@ -230,21 +243,88 @@ export class SocketHub {
       deviceId: identity.deviceId,
       head,
       heartbeatMs: o.heartbeatMs,
-      limits: { maxFrameBytes: o.maxFrameBytes, burst: o.burst, perSecond: o.perSecond },
+      limits: { maxFrameBytes: o.maxFrameBytes, burst: o.burst, perSecond: o.perSecond, watchLimit: o.watchLimit },
       ...(ref === undefined ? {} : { ref }),
     });
     if (identity.wipe) c.send({ type: 'wipe' });
   }
 
   async #watch(c: ClientSocket, userIds: number[], ref?: FrameId): Promise<void> {
+    const version = ++c.watchVersion;
     const next = new Set(userIds);
-    for (const u of c.watching) if (!next.has(u) && drop(this.#watchers, u, c)) this.#lastPresence.delete(u);
-    for (const u of next) add(this.#watchers, u, c);
     c.watching = next;
-    if (next.size === 0) return c.send({ type: 'presence', users: [], ...(ref === undefined ? {} : { ref }) });
-    const { users } = await this.#broker.call<{ users: UserPresence[] }, { userIds: number[] }>('presence.get', { userIds: [...next] });
-    for (const p of users) this.#lastPresence.set(p.userId, fingerprint(p));
+    // Only people the watcher may see in the directory are watched; the others are answered like ids of
+    // nobody, now and later, so the answer tells nothing about them.
+    const visible = await visibleIds(this.#broker, c.identity!.userId, [...next]);
+    if (version !== c.watchVersion || c.closed) return;
+    this.#setVisible(c, visible);
+    const users = await presenceFor(this.#broker, [...next], visible);
+    if (version !== c.watchVersion) return;
+    for (const p of users) if (visible.has(p.userId)) this.#lastPresence.set(p.userId, fingerprint(p));
     c.send({ type: 'presence', users, ...(ref === undefined ? {} : { ref }) });
+  }
+
+  /** Points the watcher index at the people of `c`'s list it may see now. */
+  #setVisible(c: ClientSocket, visible: Set<number>): void {
+    for (const u of c.watchingVisible) if (!visible.has(u) && drop(this.#watchers, u, c)) this.#lastPresence.delete(u);
+    for (const u of visible) add(this.#watchers, u, c);
+    c.watchingVisible = visible;
+  }
+
+  /**
+   * The directory changed (`org.changed`): a rule or a move may have changed whom each watcher may see.
+   * Every watch list is checked again, one question per person watching (however many sockets they have),
+   * one pass at a time: changes during a pass make it go round once more, so an import's burst of changes
+   * costs a pass or two. People who became hidden are sent as offline, as ids of nobody would be, and then
+   * nothing more; people who became visible are sent as they are.
+   */
+  async #recheckWatchers(): Promise<void> {
+    if (this.#watchChecking) {
+      this.#watchCheckAgain = true;
+      return;
+    }
+    this.#watchChecking = true;
+    try {
+      const byViewer = new Map<number, ClientSocket[]>();
+      for (const c of this.#all) {
+        if (!c.ready || c.watching.size === 0) continue;
+        const list = byViewer.get(c.identity!.userId);
+        if (list) list.push(c);
+        else byViewer.set(c.identity!.userId, [c]);
+      }
+      const viewers = [...byViewer];
+      for (let i = 0; i < viewers.length; i += 8) {
+        await Promise.all(viewers.slice(i, i + 8).map(([viewer, sockets]) => this.#recheckViewer(viewer, sockets)));
+      }
+    } finally {
+      this.#watchChecking = false;
+      if (this.#watchCheckAgain) {
+        this.#watchCheckAgain = false;
+        void this.#recheckWatchers();
+      }
+    }
+  }
+
+  async #recheckViewer(viewer: number, sockets: ClientSocket[]): Promise<void> {
+    const versions = new Map(sockets.map((c) => [c, c.watchVersion]));
+    let visible: Set<number>;
+    try {
+      visible = await visibleIds(this.#broker, viewer, [...new Set(sockets.flatMap((c) => [...c.watching]))]);
+    } catch (err) {
+      this.#broker.logger.warn(`gateway: checking whom user ${viewer} may watch failed: ${(err as Error).message}`);
+      return;
+    }
+    for (const c of sockets) {
+      // A watch frame answered meanwhile has the newer word.
+      if (versions.get(c) !== c.watchVersion || c.closed) continue;
+      const now = new Set([...c.watching].filter((u) => visible.has(u)));
+      const hidden = [...c.watchingVisible].filter((u) => !now.has(u));
+      const shown = [...now].filter((u) => !c.watchingVisible.has(u));
+      if (hidden.length === 0 && shown.length === 0) continue;
+      this.#setVisible(c, now);
+      const users = [...hidden.map(unseen), ...(shown.length ? await presenceFor(this.#broker, shown, now).catch(() => []) : [])];
+      if (versions.get(c) === c.watchVersion && users.length) c.send({ type: 'presence', users });
+    }
   }
 
   // ---- helpers -----------------------------------------------------------------------------------
@@ -272,7 +352,7 @@ export class SocketHub {
     c.closed = true;
     clearTimeout(this.#authTimers.get(c));
     this.#authTimers.delete(c);
-    for (const u of c.watching) if (drop(this.#watchers, u, c)) this.#lastPresence.delete(u);
+    for (const u of c.watchingVisible) if (drop(this.#watchers, u, c)) this.#lastPresence.delete(u);
     if (c.identity) {
       drop(this.#byUser, c.identity.userId, c);
       drop(this.#bySession, c.identity.sessionId, c);
@@ -304,36 +384,50 @@ export class SocketHub {
     }
   }
 
-  #schedule(userId: number): void {
-    if (this.#inflight.has(userId)) {
-      this.#again.add(userId);
-      return;
-    }
-    if (this.#queued.has(userId)) return;
-    this.#queued.add(userId);
-    this.#queue.push(userId);
-    this.#pump();
+  #scheduleWake(): void {
+    if (this.#wakeScheduled) return;
+    this.#wakeScheduled = true;
+    // Wake-ups that arrive together (one per committed change) go out in one batch.
+    setImmediate(() => {
+      this.#wakeScheduled = false;
+      this.#pumpWakes();
+    });
   }
 
-  #pump(): void {
-    while (this.#running < this.options.wakeConcurrency && this.#queue.length > 0) {
-      const userId = this.#queue.shift()!;
-      this.#queued.delete(userId);
-      void this.#push(userId);
+  #pumpWakes(): void {
+    while (this.#running < this.options.wakeConcurrency && this.#waking.size > 0) {
+      const batch: number[] = [];
+      for (const u of this.#waking) {
+        if (this.#inflight.has(u)) continue;
+        batch.push(u);
+        if (batch.length === SYNC_HEADS_MAX) break;
+      }
+      if (batch.length === 0) return;
+      for (const u of batch) {
+        this.#waking.delete(u);
+        this.#inflight.add(u);
+      }
+      void this.#pushHeads(batch);
     }
   }
 
-  async #push(userId: number): Promise<void> {
+  async #pushHeads(batch: number[]): Promise<void> {
     this.#running++;
-    this.#inflight.add(userId);
     try {
-      const head = await this.#head(userId);
-      for (const c of this.#byUser.get(userId) ?? []) c.send({ type: 'sync', head });
+      let heads: Record<string, number> = {};
+      try {
+        heads = (await this.#broker.call<{ heads: Record<string, number> }, { userIds: number[] }>('im.sync.heads', { userIds: batch })).heads;
+      } catch {
+        // Everyone in the batch is still told to look again, as a single lookup that failed would.
+      }
+      for (const u of batch) {
+        const head = heads[u] ?? null;
+        for (const c of this.#byUser.get(u) ?? []) c.send({ type: 'sync', head });
+      }
     } finally {
       this.#running--;
-      this.#inflight.delete(userId);
-      if (this.#again.delete(userId)) this.#schedule(userId);
-      this.#pump();
+      for (const u of batch) this.#inflight.delete(u);
+      this.#pumpWakes();
     }
   }
 

@@ -7,7 +7,8 @@ import type { UserPresence } from '../../presence/presence-state.ts';
  *   { type: 'auth', token }                 first frame, unless the token came with the upgrade request
  *   { type: 'ping', id? }                   answered with pong (browsers cannot send WebSocket pings)
  *   { type: 'presence', status, id? }       'online' | 'away' for this device; answered with ack
- *   { type: 'watch', userIds, id? }         whose presence changes to push (replaces the list; ≤ 500)
+ *   { type: 'watch', userIds, id? }         whose presence changes to push (replaces the list; ≤ watchLimit,
+ *                                           500 unless QIAO_WS_WATCH_LIMIT says otherwise)
  *
  * Server → client:
  *   { type: 'ready', userId, sessionId, deviceType, deviceId, head, heartbeatMs, limits }
@@ -33,6 +34,7 @@ export const CLOSE = {
   AUTH_TIMEOUT: 4408,
 } as const;
 
+/** The default; a gateway takes its own from QIAO_WS_WATCH_LIMIT. */
 export const WATCH_LIMIT = 500;
 
 export type ClientFrame =
@@ -53,7 +55,7 @@ export interface ReadyFrame {
   /** The newest sequence number of the user's inbox (null when im could not be asked just now). */
   head: number | null;
   heartbeatMs: number;
-  limits: { maxFrameBytes: number; burst: number; perSecond: number };
+  limits: { maxFrameBytes: number; burst: number; perSecond: number; watchLimit: number };
   ref?: FrameId;
 }
 
@@ -84,7 +86,7 @@ const FIELDS: Record<ClientFrame['type'], readonly string[]> = {
 const invalid = (field: string, message: string, ref?: FrameId): { error: FrameError } => ({ error: { code: 'QIAO_VALIDATION', message: `${field}: ${message}`, field, ...(ref === undefined ? {} : { ref }) } });
 
 /** Parses and checks one text frame; every refusal names the field at fault. */
-export function parseFrame(text: string): { frame: ClientFrame } | { error: FrameError } {
+export function parseFrame(text: string, watchLimit = WATCH_LIMIT): { frame: ClientFrame } | { error: FrameError } {
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -118,7 +120,7 @@ export function parseFrame(text: string): { frame: ClientFrame } | { error: Fram
       return { frame: { type, status: v.status, ...id } };
     case 'watch': {
       if (!Array.isArray(v.userIds)) return invalid('userIds', 'must be an array of user ids', ref);
-      if (v.userIds.length > WATCH_LIMIT) return invalid('userIds', `holds at most ${WATCH_LIMIT} user ids, got ${v.userIds.length}`, ref);
+      if (v.userIds.length > watchLimit) return invalid('userIds', `holds at most ${watchLimit} user ids, got ${v.userIds.length}`, ref);
       const bad = v.userIds.findIndex((u) => !Number.isSafeInteger(u) || (u as number) < 1);
       if (bad >= 0) return invalid(`userIds[${bad}]`, 'must be a positive integer user id', ref);
       return { frame: { type, userIds: [...new Set(v.userIds as number[])], ...id } };

@@ -23,6 +23,9 @@ export function socketsService(name: string, hub: SocketHub): ServiceSchema {
       'auth.session.wipe'(ctx: Context<{ sessionId?: unknown }>) {
         hub.wiped(ctx.params?.sessionId);
       },
+      'org.changed'() {
+        hub.orgChanged();
+      },
       [CHANGED_EVENT](ctx: Context<unknown>) {
         hub.presenceChanged(ctx.params);
       },

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { Transaction } from 'sequelize';
 import type { Database } from '../../db/database.ts';
 import { qiaoError } from '../../errors.ts';
@@ -397,4 +397,31 @@ export async function checkAttachments(db: Database, senderId: number, refs: Arr
     out.set(file.id, file);
   }
   return out;
+}
+
+/**
+ * A file an app sends (its `/cgi/media/upload` bytes), stored like any upload but owned by nobody
+ * (owner 0): people may read it once it is sent into their chat with the app (`im_file_links`).
+ */
+export async function storeAppFile(db: Database, store: FileStore, p: { name: string; kind: FileKind; mime?: string; data: Buffer }): Promise<FileInfo> {
+  const limits = (await readSettings(db)).files.maxBytes;
+  if (p.data.length > limits[p.kind]) {
+    throw qiaoError('QIAO_PAYLOAD_TOO_LARGE', `a ${p.kind} may be at most ${limits[p.kind]} bytes, this one is ${p.data.length}`, { field: 'data', limit: limits[p.kind] });
+  }
+  const sha256 = createHash('sha256').update(p.data).digest('hex');
+  if (!(await store.hasBlob(sha256))) {
+    const part = newId('u');
+    await store.createPart(part);
+    await store.writeAt(part, 0, p.data);
+    await store.promote(part, sha256);
+    await store.removePart(part);
+  }
+  const { result } = await imWrite(db, async (w) => {
+    await db.sequelize.query('INSERT INTO im_blobs (sha256, size, created_at) VALUES (?, ?, ?) ON CONFLICT (sha256) DO NOTHING', {
+      replacements: [sha256, p.data.length, new Date()],
+      transaction: w.t,
+    });
+    return insertFile(db, w.t, { userId: 0, name: displayName(p.name), size: p.data.length, sha256, kind: p.kind, mime: p.mime });
+  });
+  return result;
 }
