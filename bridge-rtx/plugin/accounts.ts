@@ -9,6 +9,15 @@ export interface CoreError extends Error {
   data?: { field?: string; problems?: Array<{ line?: number; message: string; where: string }> };
 }
 
+/** Errors worth retrying: the core or the link was briefly away. Anything else is about the item itself. */
+export function isTransient(err: unknown): boolean {
+  const e = err as CoreError | undefined;
+  if (!e || typeof e !== 'object') return true;
+  if (e.type === 'SERVICE_NOT_FOUND' || e.type === 'QIAO_PLUGIN_PERMISSION_DENIED') return false;
+  if (typeof e.code !== 'number') return true;
+  return e.code >= 500 || e.code === 429 || e.type === 'SERVICE_NOT_AVAILABLE' || e.type === 'REQUEST_TIMEOUT';
+}
+
 export function isNotFound(err: unknown): boolean {
   const e = err as CoreError;
   return e?.type === 'QIAO_NOT_FOUND' || e?.code === 404;

@@ -12,6 +12,7 @@ import { OrgSync, SyncRefused, type SyncCounts } from './org-sync.ts';
 import { embeddedCredential, issueCode, type AgentRecord } from './pairing.ts';
 import { InboundRelay, isTransient } from './relay-in.ts';
 import { OutboxWriter } from './relay-out.ts';
+import { PresenceFeed } from './presence-feed.ts';
 import type { Store } from './store.ts';
 
 export interface BridgeSettings {
@@ -114,6 +115,7 @@ export class Bridge {
   readonly outbox: OutboxWriter;
   readonly inbound: InboundRelay;
   readonly orgSync: OrgSync;
+  readonly presence: PresenceFeed;
   readonly #ctx: PluginContext<BridgeSettings>;
   #server: LinkServer | null = null;
   #session: Session | null = null;
@@ -140,6 +142,13 @@ export class Bridge {
     this.outbox = new OutboxWriter(store, call, this.accounts);
     this.inbound = new InboundRelay(store, call, this.accounts);
     this.orgSync = new OrgSync(store, call, this.accounts, this.log);
+    this.presence = new PresenceFeed({
+      call,
+      // RTX presence is known only through a linked agent that can reach RTX; otherwise nobody is shown from RTX.
+      current: () => (this.#stopping || !this.#session || this.#session.closed || this.#session.rtx.host === 'down' ? null : [...this.#rtxPresence.values()].map((p): [string, number] => [p.account, p.status])),
+      qiaoId: (account) => this.accounts.qiaoId(account),
+      log: this.log,
+    });
   }
 
   get port(): number | null {
@@ -177,14 +186,24 @@ export class Bridge {
     this.#timers.push(setInterval(() => void this.pumpOut(), 1000));
     this.#timers.push(setInterval(() => void this.store.flushCounters().catch(() => undefined), 1000));
     this.#timers.push(setInterval(() => void this.inbound.flush().catch((err: Error) => this.log('warn', `recording relayed messages: ${err.message}`)), 200));
-    this.#timers.push(setInterval(() => void this.#pushQiaoPresence(), this.settings.presence.intervalSeconds * 1000));
+    this.#timers.push(
+      setInterval(() => {
+        void this.#pushQiaoPresence();
+        // Also retries a round that failed (the presence service was away): the agent sends changes only.
+        void this.presence.update();
+      }, this.settings.presence.intervalSeconds * 1000),
+    );
     this.#timers.forEach((t) => t.unref());
+    // A predecessor that crashed may have left people shown online from RTX: start from nobody.
+    void this.presence.update();
     if (this.settings.embeddedAgent?.enabled) await this.#startEmbeddedAgent();
   }
 
   async stop(): Promise<void> {
     this.#stopping = true;
     this.#timers.forEach((t) => clearInterval(t));
+    // First: nothing below may keep people shown online from RTX if the host runs out of patience.
+    await this.presence.clear();
     if (this.#cronTask) await this.#cronTask.destroy();
     await this.#embedded?.stop().catch(() => undefined);
     this.#session?.ws.close(1001, 'the bridge is stopping');
@@ -256,6 +275,9 @@ export class Bridge {
       if (this.#session === s) {
         this.#session = null;
         this.log('warn', `agent ${agent.id} disconnected`);
+        // Unknown from now on; the agent sends everyone again when it is back.
+        this.#rtxPresence.clear();
+        void this.presence.update();
         void this.#ctx.emit('rtxBridge.link.changed', { connected: false, agentId: agent.id }).catch(() => undefined);
       }
       for (const w of this.#orgWaiters.values()) w.reject(new Error('the RTX agent disconnected during the sync'));
@@ -308,12 +330,15 @@ export class Bridge {
         this.#orgWaiters.delete(f.runId);
         return;
       case 'presence':
-        this.#onPresence(f.states);
+        this.#onPresence(f.states, f.full);
         return;
-      case 'health':
+      case 'health': {
+        const hostWas = s.rtx.host;
         s.rtx = f.rtx;
         s.stats = f.stats;
+        if ((hostWas === 'down') !== (f.rtx.host === 'down')) void this.presence.update();
         return;
+      }
       case 'credResult':
         this.#credWaiters.get(f.id)?.resolve(f);
         this.#credWaiters.delete(f.id);
@@ -495,6 +520,8 @@ export class Bridge {
       await this.store.setMeta('lastOrgHash', counts.skipped ? null : (answer.hash ?? null));
       await this.store.setMeta('lastSyncOkAt', String(Date.now()));
       this.inbound.forgetDepartments();
+      // People just imported can now be shown with their RTX presence.
+      void this.presence.update();
       const view = await finish(counts.skipped ? 'partial' : 'ok', { ...counts, hash: answer.hash }, null);
       void this.retryFailures().catch(() => undefined);
       return view;
@@ -544,15 +571,21 @@ export class Bridge {
   }
 
   // ---- presence --------------------------------------------------------------------------------------------------
-  #onPresence(states: Record<string, number>): void {
+  #onPresence(states: Record<string, number>, full: boolean): void {
     const now = Date.now();
     const changes: Record<string, number> = {};
+    // A full report names everyone RTX has: anyone else left RTX.
+    if (full) {
+      const named = new Set(Object.keys(states).map((a) => a.toLowerCase()));
+      for (const key of [...this.#rtxPresence.keys()]) if (!named.has(key)) this.#rtxPresence.delete(key);
+    }
     for (const [account, status] of Object.entries(states)) {
       const key = account.toLowerCase();
       if (this.#rtxPresence.get(key)?.status !== status) changes[account] = status;
       this.#rtxPresence.set(key, { account, status, at: now });
     }
     if (Object.keys(changes).length) void this.#ctx.emit('rtxBridge.presence.changed', { states: changes }).catch(() => undefined);
+    void this.presence.update();
   }
 
   rtxPresence(accounts: string[]): Record<string, { status: number; at: string } | null> {
@@ -571,6 +604,7 @@ export class Bridge {
     let online: number[];
     try {
       online = (await this.call<{ userIds: number[] }>('presence.online', {})).userIds ?? [];
+      online = await this.presence.withoutOwnReports(online);
     } catch {
       return;
     }
@@ -616,8 +650,11 @@ export class Bridge {
     return { account: uid, stored: password !== null };
   }
 
-  async mapAccount(uid: string, qiaoAccount: string): Promise<{ uid: string; qiaoAccount: string }> {
+  async mapAccount(uid: string, qiaoAccount: string): Promise<{ rtxAccount: string; qiaoAccount: string }> {
     const key = uid.toLowerCase();
+    // Two RTX accounts feeding one Qiao account would overwrite each other's details at every sync.
+    const clash = await this.store.one<{ uid: string }>('SELECT uid FROM rtx_bridge_users WHERE qiao_account_key = ? AND uid_key <> ? AND removed = 0', [qiaoAccount.toLowerCase(), key]);
+    if (clash) throw bridgeError('QIAO_CONFLICT', 409, `the Qiao account "${qiaoAccount}" already belongs to the RTX account "${clash.uid}"; map that one to another account first`, 'qiaoAccount');
     // The next sync imports this person under the Qiao account given here.
     await this.store.execute(
       `INSERT INTO rtx_bridge_users (uid_key, uid, qiao_account, qiao_account_key, qiao_user_id, origin, fingerprint, removed, updated_at) VALUES (?, ?, ?, ?, NULL, 'manual', NULL, 0, ?)
@@ -626,7 +663,8 @@ export class Bridge {
     );
     await this.store.setMeta('lastOrgHash', null);
     this.accounts.reset();
-    return { uid, qiaoAccount };
+    void this.presence.update();
+    return { rtxAccount: uid, qiaoAccount };
   }
 
   async status() {
@@ -666,6 +704,7 @@ export class Bridge {
         running: this.#syncing !== null,
         last: lastRun ?? null,
       },
+      presence: { rtxAccountsKnown: this.#rtxPresence.size, shownInQiao: this.presence.shown, error: this.presence.lastError },
       rtxMaxConversationMembers: 80,
     };
   }

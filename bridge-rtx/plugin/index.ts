@@ -131,6 +131,13 @@ export default definePlugin<BridgeSettings>({
       },
     },
   ],
+  events: {
+    // A presence instance that starts afresh (every one restarted) knows nothing RTX said: say it all again.
+    'presence.resync'(payload) {
+      if ((payload as { nodeId?: string } | null)?.nodeId) return;
+      if (bridge) void bridge.presence.resend();
+    },
+  },
   hooks: {
     async afterMessageStored(event) {
       // Until the bridge is up the cursor waits here (the host retries the same message), so none is missed.

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Accounts, CoreCall, CoreError } from './accounts.ts';
+import { isTransient, type Accounts, type CoreCall, type CoreError } from './accounts.ts';
 import type { InboundIm, InboundItem, InboundNotify } from './link-protocol.ts';
 import { notifyToSystemBody, rtxTextToBodies } from './message-text.ts';
 import { FROM_RTX_PREFIX } from './relay-out.ts';
@@ -14,6 +14,13 @@ import type { Store } from './store.ts';
  * to the admin and retried after the next org sync — never dropped silently.
  */
 
+/**
+ * Who Qiao users see as the sender of what OA systems pushed through RTX's notification pages. Those pages
+ * carry no sender (only receivers, title, text, pop-up time; the title is the notice's title), so it is
+ * the bridge speaking for RTX.
+ */
+export const NOTIFY_SENDER = 'RTX 通知';
+
 export type InboundOutcome = 'stored' | 'duplicate' | 'failed' | 'ignored';
 
 interface GroupView {
@@ -22,14 +29,7 @@ interface GroupView {
   members: Array<{ userId: number; role?: string }>;
 }
 
-/** Errors worth retrying: the core or the link was briefly away. Anything else is about the item itself. */
-export function isTransient(err: unknown): boolean {
-  const e = err as CoreError | undefined;
-  if (!e || typeof e !== 'object') return true;
-  if (e.type === 'SERVICE_NOT_FOUND' || e.type === 'QIAO_PLUGIN_PERMISSION_DENIED') return false;
-  if (typeof e.code !== 'number') return true;
-  return e.code >= 500 || e.code === 429 || e.type === 'SERVICE_NOT_AVAILABLE' || e.type === 'REQUEST_TIMEOUT';
-}
+export { isTransient } from './accounts.ts';
 
 export function clientMsgId(imMessageId: string, part: number): string {
   const base = imMessageId.length <= 50 ? imMessageId : createHash('sha256').update(imMessageId).digest('hex').slice(0, 50);
@@ -226,6 +226,7 @@ export class InboundRelay {
     const popup = item.delayMs > 0 ? Math.min(3600, Math.max(6, Math.round(item.delayMs / 1000))) : null;
     await this.#call('im.broadcasts.send', {
       audience,
+      senderName: NOTIFY_SENDER,
       onlineOnly: item.onlineOnly,
       type: 'system',
       title: item.title.slice(0, 200),

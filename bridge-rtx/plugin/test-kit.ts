@@ -180,6 +180,44 @@ export async function spawnAgentProcess(rig: BridgeRig, code: string | undefined
   };
 }
 
+export interface AdminApi {
+  /** e.g. http://127.0.0.1:<port>; routes are under /api/admin. */
+  base: string;
+  /** A signed-in admin of role `admin` (not super): every RTX 集成 action must work for them. */
+  token: string;
+  http<T = any>(method: string, path: string, opts?: { token?: string | null; body?: unknown }): Promise<{ status: number; body: T }>;
+}
+
+/**
+ * The admin HTTP API (koa, /api/admin) on the rig's broker, on a free port, with an ordinary admin signed in:
+ * the way the RTX 集成 page and the `qiao` CLI reach the bridge.
+ */
+export async function startAdminApi(rig: BridgeRig): Promise<AdminApi> {
+  const { default: adminApiService } = await import('@qiao/core/admin-api/admin-api.service.ts');
+  const broker = rig.core.app.broker as unknown as ServiceBroker;
+  const config = rig.core.app.config as Record<string, unknown>;
+  broker.createService(adminApiService({ config: { ...config, admin: { host: '127.0.0.1', port: 0 } } as never, db: null }));
+  await broker.waitForServices(['admin-api'], 10_000);
+  const base = (await rig.call<{ url: string }>('admin-api.address')).url;
+  const account = `rtx-admin-${process.pid}`;
+  const password = 'rtx-admin-password';
+  await rig.call('system.admins.create', { account, password, role: 'admin' });
+  const http: AdminApi['http'] = async (method, p, opts = {}) => {
+    const headers: Record<string, string> = {};
+    const token = opts.token === undefined ? api.token : opts.token;
+    if (token) headers.authorization = `Bearer ${token}`;
+    if (opts.body !== undefined) headers['content-type'] = 'application/json';
+    const res = await fetch(base + p, { method, headers, body: opts.body === undefined ? undefined : JSON.stringify(opts.body) });
+    const text = await res.text();
+    return { status: res.status, body: text ? JSON.parse(text) : null };
+  };
+  const api: AdminApi = { base, token: '', http };
+  const login = await http<{ token: string }>('POST', '/api/admin/login', { token: null, body: { account, password } });
+  if (login.status !== 200) throw new Error(`admin login failed: ${JSON.stringify(login.body)}`);
+  api.token = login.body.token;
+  return api;
+}
+
 /** RTX people for tests: `uid` with password `<uid>-pw`, in the departments given. */
 export async function addRtxUsers(rtx: RtxEmulator, users: Array<{ uid: string; name?: string; departments?: string[]; presence?: number }>): Promise<void> {
   for (const u of users) {
