@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { startQiao, type QiaoApp } from '../../core/src/app.ts';
+import { QueryTypes } from 'sequelize';
 import { loadConfig } from '../../core/src/config.ts';
+import { openDatabase } from '../../core/src/db/database.ts';
 import { createTestDatabase, forEachDatabase, type TestDatabase } from '../support/databases.ts';
 import { cliEnv, runQiao } from './cli-harness.ts';
 
@@ -53,6 +55,15 @@ forEachDatabase('qiao backup / restore (CLI)', ({ url, dialect }) => {
     assert.match(again.stderr.trim(), /^qiao: QIAO_CONFLICT: the database already holds data .*--yes/);
     const yes = await runQiao(['restore', file, '--yes'], targetEnv);
     assert.equal(yes.code, 0, yes.stderr);
+    // Each restore is in the admin operation log, which a restore never empties.
+    const db = openDatabase(target.url);
+    try {
+      const rows = await db.sequelize.query<{ admin_account: string }>("SELECT admin_account FROM admin_operation_log WHERE action = 'backup.restore'", { type: QueryTypes.SELECT });
+      assert.equal(rows.length, 2);
+      assert.match(rows[0].admin_account, /^cli:.+@.+/);
+    } finally {
+      await db.close();
+    }
   });
 
   it('rejects a damaged file with one line naming the line at fault', async function () {

@@ -43,6 +43,10 @@ async function seed(db: Database): Promise<void> {
     [5, 'ops', 'Ops', 'scrypt$y', 'admin', false, false, at(1), at(2)],
   ]);
   await insertRows(db, 'admin_sessions', ['token_hash', 'admin_id', 'created_at', 'expires_at'], [['h'.repeat(64), 5, at(3), at(9999)]]);
+  await insertRows(db, 'admin_operation_log', ['id', 'admin_account', 'action', 'outcome', 'created_at'], [
+    [1, 'admin', 'org.users.create', 'ok', at(4)],
+    [2, 'ops', 'org.users.disable', 'ok', at(5)],
+  ]);
   await insertRows(db, 'users', ['id', 'account', 'name', 'status', 'authorised', 'created_at', 'updated_at'],
     Array.from({ length: 30 }, (_, i) => [i + 1, `u${i + 1}`, `User ${i + 1} 桥`, i % 7 ? 'active' : 'disabled', i % 2 === 0, at(i), at(i)]));
   await insertRows(db, 'conversations', ['id', 'type', 'name', 'created_by', 'created_at', 'updated_at'], [
@@ -222,6 +226,36 @@ forEachDatabase('backup and restore', ({ url, dialect }) => {
     const restored = await dump(target);
     for (const [table, n] of seeded) assert.equal(restored[table].length, n, `${table} keeps its ${n} seeded row(s)`);
     for (const table of Object.keys(expected).filter((t) => !seeded.has(t))) assert.deepEqual(restored[table], expected[table], table);
+  });
+
+  it('keeps the admin operation log through a restore: its rows stay, the backup\'s are added once, the restore is logged', async function () {
+    this.timeout(60_000);
+    const target = await freshDatabase(dialect, true);
+    const t0 = Date.UTC(2025, 0, 2, 3, 4, 5, 678);
+    // Row 1 is the backup's own row 1 (the same database, later); rows 2 and 3 happened only here.
+    await insertRows(target, 'admin_operation_log', ['id', 'admin_account', 'action', 'outcome', 'created_at'], [
+      [1, 'admin', 'org.users.create', 'ok', new Date(t0 + 4000)],
+      [2, 'intruder', 'org.users.delete', 'ok', new Date(t0 + 60_000)],
+      [3, 'intruder', 'system.backup.restore', 'ok', new Date(t0 + 61_000)],
+    ]);
+    await restoreBackup(target, backupFile, { coreMigrations: CORE_MIGRATIONS, replace: true, by: 'root@host' });
+    const rows = await target.sequelize.query<{ id: number; admin_account: string; action: string }>('SELECT id, admin_account, action FROM admin_operation_log ORDER BY id', {
+      type: QueryTypes.SELECT,
+    });
+    assert.deepEqual(
+      rows.map((r) => [Number(r.id), r.admin_account, r.action]),
+      [
+        [1, 'admin', 'org.users.create'],
+        [2, 'intruder', 'org.users.delete'],
+        [3, 'intruder', 'system.backup.restore'],
+        [4, 'ops', 'org.users.disable'],
+        [5, 'root@host', 'backup.restore'],
+      ],
+    );
+    // Everything else is the backup's.
+    const { admin_operation_log: _here, ...rest } = await dump(target);
+    const { admin_operation_log: _there, ...wanted } = expected;
+    assert.deepEqual(rest, wanted);
   });
 
   describe('refusals, and nothing half-restored', () => {

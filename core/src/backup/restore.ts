@@ -15,7 +15,16 @@ export interface RestoreOptions {
   coreMigrations: string;
   /** Allow replacing a database that already holds data (`qiao restore --yes`). */
   replace?: boolean;
+  /** Who restores (e.g. the OS user behind `qiao restore`): the restore itself is then written to the admin operation log. */
+  by?: string;
 }
+
+/**
+ * Append-only audit tables (the admin operation log): a restore must not be a way to erase them. Their rows
+ * stay; the backup's rows are added, those already here (same id, time and action) once only, and a backup
+ * row whose id is taken by a different row here gets a new id.
+ */
+const APPEND_ONLY = new Set(['admin_operation_log']);
 
 export interface RestoreSummary {
   tables: number;
@@ -173,6 +182,7 @@ class Inserter {
 
   async flush(): Promise<void> {
     if (this.#rows.length === 0 || this.#picks.length === 0) return;
+    if (APPEND_ONLY.has(this.#table.name)) return this.#append();
     const placeholders = `(${this.#picks.map(() => '?').join(', ')})`;
     const sql = `INSERT INTO ${quote(this.#table.name)} (${this.#picks.map((p) => quote(p.name)).join(', ')}) VALUES ${this.#rows.map(() => placeholders).join(', ')}`;
     try {
@@ -187,6 +197,41 @@ class Inserter {
     this.#rows = [];
     this.#chars = 0;
   }
+
+  /** One row at a time into an append-only table whose current rows stay (see APPEND_ONLY). */
+  async #append(): Promise<void> {
+    const col = (name: string) => this.#picks.findIndex((p) => p.name === name);
+    const [id, at, action] = [col('id'), col('created_at'), col('action')];
+    const table = quote(this.#table.name);
+    const picks = this.#picks;
+    for (const row of this.#rows) {
+      let values = row;
+      if (id >= 0) {
+        const [here] = await this.#db.sequelize.query<{ created_at: unknown; action: unknown }>(`SELECT created_at, action FROM ${table} WHERE id = ?`, {
+          replacements: [row[id]],
+          type: QueryTypes.SELECT,
+          transaction: this.#t,
+        });
+        if (here) {
+          const same = at >= 0 && action >= 0 && new Date(here.created_at as string).getTime() === new Date(row[at] as string).getTime() && here.action === row[action];
+          if (same) continue;
+          // Past every id here (not the sequence's next value: the sequences are only set right at the end).
+          const [{ next }] = await this.#db.sequelize.query<{ next: number | string }>(`SELECT COALESCE(MAX(id), 0) + 1 AS next FROM ${table}`, {
+            type: QueryTypes.SELECT,
+            transaction: this.#t,
+          });
+          values = row.map((v, i) => (i === id ? Number(next) : v));
+        }
+      }
+      await this.#db.sequelize.query(`INSERT INTO ${table} (${picks.map((p) => quote(p.name)).join(', ')}) VALUES (${picks.map(() => '?').join(', ')})`, {
+        replacements: values,
+        transaction: this.#t,
+      });
+      this.rows++;
+    }
+    this.#rows = [];
+    this.#chars = 0;
+  }
 }
 
 /**
@@ -194,7 +239,8 @@ class Inserter {
  *
  * The file is read through once and checked before anything changes. The schema then comes from this
  * version's migrations (never from the file): pending core migrations are applied, and plugin tables are
- * the ones already here. Then, in one transaction, every table is emptied and refilled from the backup
+ * the ones already here. Then, in one transaction, every table (but the append-only admin operation log,
+which keeps its rows and gains the backup's and a line for the restore) is emptied and refilled from the backup
  * (matching columns by name), foreign keys are re-checked and PostgreSQL sequences moved past the restored
  * ids; any failure rolls all of it back. Tables the backup predates keep the rows their core migration
  * seeded; the migrations table itself is never copied, as it must describe the schema actually present.
@@ -229,6 +275,7 @@ export async function restoreBackup(db: Database, file: string, options: Restore
       targets.set(name, await describeTable(db, name, t));
       // A table the backup predates keeps the rows its migration wrote; any other is replaced wholesale.
       if (!inBackup.has(name) && seeded.has(name)) continue;
+      if (APPEND_ONLY.has(name)) continue;
       await db.sequelize.query(`DELETE FROM ${quote(name)}`, { transaction: t });
     }
     if (db.dialect === 'sqlite') {
@@ -265,6 +312,12 @@ export async function restoreBackup(db: Database, file: string, options: Restore
 
     await restoreForeignKeys(db, t, fks);
     await resetSequences(db, t, targets.values());
+    if (options.by !== undefined && targets.has('admin_operation_log')) {
+      await db.sequelize.query(
+        `INSERT INTO admin_operation_log (admin_account, action, params, outcome, created_at) VALUES (?, 'backup.restore', ?, 'ok', ?)`,
+        { replacements: [options.by.slice(0, 64), JSON.stringify({ file: path.basename(file), rows: summary.rows, tables: summary.tables }), new Date()], transaction: t },
+      );
+    }
     return summary;
   });
 }

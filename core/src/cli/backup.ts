@@ -1,3 +1,4 @@
+import os from 'node:os';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { CORE_MIGRATIONS } from '../app.ts';
@@ -55,7 +56,9 @@ export function register(program: Command): void {
       }
       const db = openDatabase(config.databaseUrl);
       try {
-        const summary = await restoreBackup(db, path.resolve(file), { coreMigrations: CORE_MIGRATIONS, replace: Boolean(opts.yes) });
+        // The operation log keeps who restored: the OS account that ran this, on this host.
+        const by = `cli:${os.userInfo().username}@${os.hostname()}`;
+        const summary = await restoreBackup(db, path.resolve(file), { coreMigrations: CORE_MIGRATIONS, replace: Boolean(opts.yes), by });
         console.log(`restored ${summary.rows} rows into ${summary.tables} tables from ${file}`);
         if (summary.skippedTables.length) {
           console.error(`warning: not restored, no such table here (plugins not installed?): ${summary.skippedTables.join(', ')}`);

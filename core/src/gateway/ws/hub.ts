@@ -7,7 +7,7 @@ import { assertMayAct, authenticate, type Identity } from '../client/identity.ts
 import { presenceFor, unseen, visibleIds } from '../client/visible-presence.ts';
 import { ClientSocket, type SocketOptions } from './client-socket.ts';
 import { PresenceReporter } from './presence-reporter.ts';
-import { CLOSE, parseFrame, type ClientFrame, type FrameId } from './protocol.ts';
+import { CLOSE, parseFrame, type ClientFrame, type FrameId, type ServerFrame } from './protocol.ts';
 
 /** The most heads one `im.sync.heads` call asks for (its own limit). */
 const SYNC_HEADS_MAX = 5000;
@@ -194,6 +194,16 @@ export class SocketHub {
         this.reporter.upsert(c.presence()!);
       }
       return c.send({ type: 'ack', ...(frame.id === undefined ? {} : { ref: frame.id }) });
+    }
+    if (frame.type === 'fetch') {
+      // im checks the account is active on every read, as it does for GET /v1/sync; an ended session has
+      // closed this socket already (revoked).
+      const page = await this.#broker.call<Omit<Extract<ServerFrame, { type: 'page' }>, 'type'>, object>('im.sync', {
+        userId: c.identity.userId,
+        since: frame.since,
+        ...(frame.limit === undefined ? {} : { limit: frame.limit }),
+      });
+      return c.send({ type: 'page', ...page, ...(frame.id === undefined ? {} : { ref: frame.id }) });
     }
     return this.#watch(c, frame.userIds, frame.id);
   }

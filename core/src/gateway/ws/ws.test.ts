@@ -138,6 +138,23 @@ forEachDatabase('client WebSocket', ({ url }) => {
     mobile.close();
   });
 
+  it('serves inbox pages over the socket, the same as GET /v1/sync, only for the socket\'s own person', async () => {
+    for (let i = 0; i < 3; i++) await alice.client.messages.send(chat, { type: 'text', body: { text: `page ${i}` } });
+    const head = await bob.client.inbox.head();
+    const s = await open(bob.token);
+    s.send({ type: 'fetch', since: head - 3, limit: 2, id: 'f1' });
+    const page = await s.take((f) => f.type === 'page' && f.ref === 'f1');
+    const { type: _t, ref: _r, ...body } = page;
+    assert.deepEqual(body, await bob.client.inbox.read(head - 3, 2));
+    assert.equal(page.items.length, 2);
+    assert.equal(page.hasMore, true);
+    const unauthenticated = await open();
+    unauthenticated.send({ type: 'fetch', since: 0, id: 'x' });
+    assert.equal((await unauthenticated.take((f) => f.type === 'error' && f.ref === 'x')).code, 'QIAO_UNAUTHENTICATED');
+    unauthenticated.close();
+    s.close();
+  });
+
   it('closes the sockets of a session that ends, saying why, and delivers a wipe order', async () => {
     const laptop = await app.user('bob', 'mac');
     const s = await open(laptop.token);
