@@ -83,26 +83,6 @@ forEachDatabase('@qiao/client SDK', ({ url }) => {
     restarted.disconnect();
   });
 
-  it('reads its inbox over the socket while connected, and over HTTP when not', async function () {
-    this.timeout(30_000);
-    const pc = new QiaoClient({ baseUrl: app.base, token: bob.token });
-    const items = record(pc);
-    const httpPages: number[] = [];
-    const request = pc.http.request.bind(pc.http);
-    pc.http.request = ((method: string, path: string, opts?: { query?: { since?: number } }) => {
-      if (path === '/v1/sync') httpPages.push(Number(opts?.query?.since));
-      return request(method, path, opts as never);
-    }) as typeof pc.http.request;
-    await pc.catchUp();
-    assert.ok(httpPages.length >= 1, 'not connected: pages over HTTP');
-    httpPages.length = 0;
-    await pc.connect();
-    const sent = await sendMany(alice, chat, 5, 'socket');
-    await until('the five messages', () => sent.every((m) => messagesOf(items).some((x) => x.id === m.id)));
-    assert.deepEqual(httpPages, [], 'connected: every page came over the socket');
-    pc.disconnect();
-  });
-
   it('lets every device of a person converge on the same inbox', async function () {
     this.timeout(60_000);
     const phone = await app.user('bob', 'android');

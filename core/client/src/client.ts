@@ -102,17 +102,6 @@ export class QiaoClient {
     });
     this.#sync = new SyncEngine({
       http: this.http,
-      // While the socket is up, pages come over it: no HTTP request and token check per page. Any refusal
-      // there (rate limit, an older server without `fetch`) falls back to GET /v1/sync.
-      viaSocket: async (since, limit) => {
-        if (this.#socket.state !== 'connected') return null;
-        try {
-          const f = await this.#socket.request({ type: 'fetch', since, limit });
-          return f.type === 'page' ? (f as unknown as SyncPage) : null;
-        } catch {
-          return null;
-        }
-      },
       store: options.cursor ?? memoryCursor(),
       pageSize: options.syncPageSize ?? 500,
       events: this.#events,

@@ -27,8 +27,6 @@ export function memoryCursor(start = 0): CursorStore & { value: number } {
 
 export interface SyncOptions {
   http: HttpClient;
-  /** A page over the socket (`fetch` frame); null when the socket cannot answer now, and HTTP is used. */
-  viaSocket?: (since: number, limit: number) => Promise<SyncPage | null>;
   store: CursorStore;
   pageSize: number;
   events: Emitter<ClientEvents>;
@@ -109,9 +107,7 @@ export class SyncEngine {
   async #drain(): Promise<void> {
     await this.load();
     for (;;) {
-      const page =
-        (await this.#o.viaSocket?.(this.#cursor, this.#o.pageSize)) ??
-        (await this.#o.http.request<SyncPage>('GET', '/v1/sync', { query: { since: this.#cursor, limit: this.#o.pageSize } }));
+      const page = await this.#o.http.request<SyncPage>('GET', '/v1/sync', { query: { since: this.#cursor, limit: this.#o.pageSize } });
       if (page.reset) this.#o.events.emit('reset', { from: this.#cursor, to: page.last });
       for (const item of page.items) {
         if (item.seq <= this.#cursor) continue;

@@ -215,7 +215,6 @@ export interface ReadyFrame {
 export type ServerFrame =
   | ReadyFrame
   | { type: 'sync'; head: number | null }
-  | ({ type: 'page'; ref?: string | number } & SyncPage)
   | { type: 'presence'; users: UserPresence[]; ref?: string | number }
   | { type: 'wipe' }
   | { type: 'revoked'; reason: string }

@@ -8,7 +8,7 @@ import { error } from './schemas.ts';
 export const SOCKET_DOC =
   'WebSocket: GET /v1/ws (token as `?token=` or `Authorization`, or in a first frame `{"type":"auth","token":…}`). ' +
   'The server answers `{"type":"ready",userId,sessionId,head,heartbeatMs,limits}`, then pushes `{"type":"sync","head"}` whenever your inbox grows ' +
-  '(read it from your cursor: `{"type":"fetch","since":N,"limit"?:…}` answers `{"type":"page",…}` exactly as GET /v1/sync does, without a request per page), `{"type":"presence","users"}` for people you `watch`, `{"type":"wipe"}` and `{"type":"revoked","reason"}`. ' +
+  '(call GET /v1/sync from your cursor), `{"type":"presence","users"}` for people you `watch`, `{"type":"wipe"}` and `{"type":"revoked","reason"}`. ' +
   'Send `{"type":"ping"}` (→ pong), `{"type":"presence","status":"online"|"away"}` and `{"type":"watch","userIds":[…]}`. ' +
   'Bad frames get `{"type":"error",code,message,field}`; frames are rate-limited per socket (a flood is closed with 1008), ' +
   'an ended session is closed with 4401, a frame over 1 MiB with 1009.';

@@ -7,7 +7,7 @@ import { assertMayAct, authenticate, type Identity } from '../client/identity.ts
 import { presenceFor, unseen, visibleIds } from '../client/visible-presence.ts';
 import { ClientSocket, type SocketOptions } from './client-socket.ts';
 import { PresenceReporter } from './presence-reporter.ts';
-import { CLOSE, parseFrame, type ClientFrame, type FrameId, type ServerFrame } from './protocol.ts';
+import { CLOSE, frameRef, parseFrame, type ClientFrame, type FrameId } from './protocol.ts';
 
 /** The most heads one `im.sync.heads` call asks for (its own limit). */
 const SYNC_HEADS_MAX = 5000;
@@ -163,8 +163,13 @@ export class SocketHub {
     if (c.closed) return;
     c.alive = true;
     const admission = c.admit();
-    if (admission !== 'ok') return this.#refused(c, admission, 'QIAO_RATE_LIMITED', `too many frames: at most ${this.options.burst} at once and ${this.options.perSecond} a second; slow down`);
     const size = Array.isArray(data) ? data.reduce((n, b) => n + b.length, 0) : data instanceof ArrayBuffer ? data.byteLength : data.length;
+    if (admission !== 'ok') {
+      // The refusal names the frame it refuses (when it is small enough to read), so a client waiting for
+      // that answer can stop waiting at once instead of timing out.
+      const ref = size <= this.options.maxFrameBytes && !isBinary ? frameRef(data) : undefined;
+      return this.#refused(c, admission, 'QIAO_RATE_LIMITED', `too many frames: at most ${this.options.burst} at once and ${this.options.perSecond} a second; slow down`, ref);
+    }
     if (size > this.options.maxFrameBytes) {
       return this.#refused(c, c.refuse(), 'QIAO_PAYLOAD_TOO_LARGE', `a frame holds at most ${this.options.maxFrameBytes} bytes, this one had ${size}`);
     }
@@ -194,16 +199,6 @@ export class SocketHub {
         this.reporter.upsert(c.presence()!);
       }
       return c.send({ type: 'ack', ...(frame.id === undefined ? {} : { ref: frame.id }) });
-    }
-    if (frame.type === 'fetch') {
-      // im checks the account is active on every read, as it does for GET /v1/sync; an ended session has
-      // closed this socket already (revoked).
-      const page = await this.#broker.call<Omit<Extract<ServerFrame, { type: 'page' }>, 'type'>, object>('im.sync', {
-        userId: c.identity.userId,
-        since: frame.since,
-        ...(frame.limit === undefined ? {} : { limit: frame.limit }),
-      });
-      return c.send({ type: 'page', ...page, ...(frame.id === undefined ? {} : { ref: frame.id }) });
     }
     return this.#watch(c, frame.userIds, frame.id);
   }
@@ -343,13 +338,13 @@ export class SocketHub {
     c.send({ type: 'error', code, message, ...(field ? { field } : {}), ...(ref === undefined ? {} : { ref }) });
   }
 
-  #refused(c: ClientSocket, admission: ReturnType<ClientSocket['admit']>, code: string, message: string): void {
+  #refused(c: ClientSocket, admission: ReturnType<ClientSocket['admit']>, code: string, message: string, ref?: FrameId): void {
     if (admission === 'abuse') {
       this.#error(c, 'QIAO_RATE_LIMITED', `closing: more than ${this.options.abuseRefusals} frames refused within ${this.options.abuseWindowMs} ms`, 'frame');
       c.close(CLOSE.POLICY, 'rate limit exceeded repeatedly');
       return;
     }
-    if (admission === 'refused') this.#error(c, code, message, 'frame');
+    if (admission === 'refused') this.#error(c, code, message, 'frame', ref);
   }
 
   #end(c: ClientSocket, reason: string): void {

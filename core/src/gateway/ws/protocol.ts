@@ -9,13 +9,10 @@ import type { UserPresence } from '../../presence/presence-state.ts';
  *   { type: 'presence', status, id? }       'online' | 'away' for this device; answered with ack
  *   { type: 'watch', userIds, id? }         whose presence changes to push (replaces the list; ≤ watchLimit,
  *                                           500 unless QIAO_WS_WATCH_LIMIT says otherwise)
- *   { type: 'fetch', since, limit?, id? }   a page of your inbox, as GET /v1/sync answers it, without an HTTP
- *                                           request and its token check per page (the socket is authenticated)
  *
  * Server → client:
  *   { type: 'ready', userId, sessionId, deviceType, deviceId, head, heartbeatMs, limits }
- *   { type: 'sync', head }                  a wake-up: your inbox grew, fetch (or GET /v1/sync) since your cursor
- *   { type: 'page', ref?, items, last, head, hasMore, reset? }   answer to fetch
+ *   { type: 'sync', head }                  a wake-up: your inbox grew, call GET /v1/sync since your cursor
  *   { type: 'presence', users }             answer to watch, and each later change of a watched person
  *   { type: 'wipe' }                        the admin ordered this device to erase its local data
  *   { type: 'revoked', reason }             the session ended; the socket closes with 4401
@@ -44,8 +41,7 @@ export type ClientFrame =
   | { type: 'auth'; token: string; id?: FrameId }
   | { type: 'ping'; id?: FrameId }
   | { type: 'presence'; status: 'online' | 'away'; id?: FrameId }
-  | { type: 'watch'; userIds: number[]; id?: FrameId }
-  | { type: 'fetch'; since: number; limit?: number; id?: FrameId };
+  | { type: 'watch'; userIds: number[]; id?: FrameId };
 
 export type FrameId = string | number;
 
@@ -66,7 +62,6 @@ export interface ReadyFrame {
 export type ServerFrame =
   | ReadyFrame
   | { type: 'sync'; head: number | null }
-  | { type: 'page'; items: unknown[]; last: number; head: number; hasMore: boolean; reset?: boolean; ref?: FrameId }
   | { type: 'presence'; users: UserPresence[]; ref?: FrameId }
   | { type: 'wipe' }
   | { type: 'revoked'; reason: string }
@@ -86,12 +81,20 @@ const FIELDS: Record<ClientFrame['type'], readonly string[]> = {
   ping: ['type', 'id'],
   presence: ['type', 'id', 'status'],
   watch: ['type', 'id', 'userIds'],
-  fetch: ['type', 'id', 'since', 'limit'],
 };
-/** The largest page one fetch answers, as for GET /v1/sync. */
-export const FETCH_LIMIT = 500;
 
 const invalid = (field: string, message: string, ref?: FrameId): { error: FrameError } => ({ error: { code: 'QIAO_VALIDATION', message: `${field}: ${message}`, field, ...(ref === undefined ? {} : { ref }) } });
+
+/** The `id` of a frame, if it is JSON with a valid one; nothing else is checked. */
+export function frameRef(data: Buffer | ArrayBuffer | Buffer[]): FrameId | undefined {
+  try {
+    const text = (Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data)).toString('utf8');
+    const id = (JSON.parse(text) as { id?: unknown } | null)?.id;
+    return (typeof id === 'string' && id.length <= 64) || Number.isSafeInteger(id) ? (id as FrameId) : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 /** Parses and checks one text frame; every refusal names the field at fault. */
 export function parseFrame(text: string, watchLimit = WATCH_LIMIT): { frame: ClientFrame } | { error: FrameError } {
@@ -132,13 +135,6 @@ export function parseFrame(text: string, watchLimit = WATCH_LIMIT): { frame: Cli
       const bad = v.userIds.findIndex((u) => !Number.isSafeInteger(u) || (u as number) < 1);
       if (bad >= 0) return invalid(`userIds[${bad}]`, 'must be a positive integer user id', ref);
       return { frame: { type, userIds: [...new Set(v.userIds as number[])], ...id } };
-    }
-    case 'fetch': {
-      if (!Number.isSafeInteger(v.since) || (v.since as number) < 0) return invalid('since', 'must be the sequence number you have, 0 or more', ref);
-      if (v.limit !== undefined && (!Number.isSafeInteger(v.limit) || (v.limit as number) < 1 || (v.limit as number) > FETCH_LIMIT)) {
-        return invalid('limit', `must be an integer from 1 to ${FETCH_LIMIT}`, ref);
-      }
-      return { frame: { type, since: v.since as number, ...(v.limit === undefined ? {} : { limit: v.limit as number }), ...id } };
     }
   }
 }
