@@ -1,6 +1,6 @@
 import type { Context } from 'moleculer';
 import { ORG_WRITE, type CgiRequest, type CgiRoute } from './cgi.ts';
-import { departments, userByAccount, youduDept, youduUser, type OrgDepartment, type OrgUser } from './cgi-org.ts';
+import { departments, genderOut, userByAccount, youduDept, youduPerson, youduUser, type OrgDepartment, type OrgUser } from './cgi-org.ts';
 import { cgiError, fromQiaoError } from './errcodes.ts';
 import { absent, optString, reqInt, reqString } from './params.ts';
 
@@ -59,7 +59,6 @@ interface SeenUser {
   departments: Array<{ id: number; position?: string; weight: number }>;
 }
 
-const genderOut = (g: string | null | undefined) => (g === 'female' ? 1 : g === 'male' ? 0 : 2);
 
 /** A resigned person the way Youdu's user/quit/search lists them. */
 function quitUser(u: OrgUser & { shortNumber?: string | null }) {
@@ -144,16 +143,8 @@ export const orgExtraRoutes: CgiRoute[] = [
       const parent = id === 0 ? null : id;
       const deptList = seen.departments.filter((d) => d.parentId === parent).map((d) => youduDept(byId.get(d.id)!));
       const userList = id === 0 ? [] : seen.users.filter((u) => u.departments.some((m) => m.id === id)).map((u) => ({
-        gid: u.id,
-        userId: u.account,
-        name: u.name,
-        gender: genderOut(u.gender),
-        mobile: u.mobile ?? '',
-        phone: u.phone ?? '',
-        email: u.email ?? '',
+        ...youduPerson({ ...u, departments: u.departments.map((m) => ({ departmentId: m.id, position: m.position, weight: m.weight })) }),
         shortCode: u.shortNumber ?? '',
-        dept: u.departments.map((m) => m.id),
-        deptDetail: u.departments.map((m) => ({ deptId: m.id, position: m.position ?? '', weight: m.weight, sortId: 0 })),
         attrs: [],
       }));
       return { deptList, userList };

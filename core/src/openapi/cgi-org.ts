@@ -45,13 +45,21 @@ export function youduDept(d: OrgDepartment) {
 }
 
 const GENDER_IN: Record<number, 'male' | 'female'> = { 0: 'male', 1: 'female' };
-const genderOut = (g: OrgUser['gender']) => (g === 'female' ? 1 : g === 'male' ? 0 : 2);
+export const genderOut = (g: string | null | undefined) => (g === 'female' ? 1 : g === 'male' ? 0 : 2);
 
-export function enableState(u: OrgUser): number {
-  return u.status === 'disabled' ? -1 : u.authorised ? 1 : 0;
+/** What every Youdu user record shares, from any view of a person that names their departments. */
+export interface PersonView {
+  id: number;
+  account: string;
+  name: string;
+  gender?: string | null;
+  mobile?: string | null;
+  phone?: string | null;
+  email?: string | null;
+  departments: Array<{ departmentId: number; position?: string | null; weight: number }>;
 }
 
-export function youduUser(u: OrgUser) {
+export function youduPerson(u: PersonView) {
   return {
     gid: u.id,
     userId: u.account,
@@ -62,6 +70,16 @@ export function youduUser(u: OrgUser) {
     email: u.email ?? '',
     dept: u.departments.map((m) => m.departmentId),
     deptDetail: u.departments.map((m) => ({ deptId: m.departmentId, position: m.position ?? '', weight: m.weight, sortId: 0 })),
+  };
+}
+
+export function enableState(u: OrgUser): number {
+  return u.status === 'disabled' ? -1 : u.authorised ? 1 : 0;
+}
+
+export function youduUser(u: OrgUser) {
+  return {
+    ...youduPerson(u),
     enableState: enableState(u),
     // Youdu's extended attributes; the Java SDK reads the array unconditionally.
     attrs: [],
