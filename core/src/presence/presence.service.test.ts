@@ -2,20 +2,10 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import moleculer from 'moleculer';
 import { describeError } from '../errors.ts';
+import { until } from '../gateway/client/test-kit.ts';
 import type { ServiceDeps } from '../services.ts';
 import presenceService from './presence.service.ts';
 import type { UserPresence } from './presence-state.ts';
-
-/** Polls `probe` until it is truthy (or fails after `ms`). */
-async function until<T>(what: string, probe: () => T | Promise<T>, ms = 5000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await probe();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 async function refused(promise: Promise<unknown>, field: string): Promise<void> {
   const e = await promise.then(
