@@ -23,7 +23,9 @@ export const FROM_APP_TYPES: readonly MessageType[] = ['text', 'link', 'card', '
 /** People per transaction when an app writes to many: bounded lock time, still set-based enough. */
 const CHUNK = 200;
 
-export const APP_ID_PATTERN = /^[A-Za-z0-9_-]{1,50}$/;
+const APP_ID = '[A-Za-z0-9_-]{1,50}';
+export const APP_ID_PATTERN = new RegExp(`^${APP_ID}$`);
+const APP_CHAT_ID = new RegExp(`^a:(${APP_ID}):(\\d{1,10})$`);
 
 export function appConversationId(appId: string, userId: number): string {
   return `a:${appId}:${userId}`;
@@ -31,7 +33,7 @@ export function appConversationId(appId: string, userId: number): string {
 
 /** The app and person an `a:` conversation id names, or null for any other conversation. */
 export function parseAppConversationId(id: string): { appId: string; userId: number } | null {
-  const m = /^a:([A-Za-z0-9_-]{1,50}):(\d{1,10})$/.exec(id);
+  const m = APP_CHAT_ID.exec(id);
   return m ? { appId: m[1], userId: Number(m[2]) } : null;
 }
 

@@ -1,8 +1,11 @@
 import type { Context } from 'moleculer';
 import type { Database } from '../db/database.ts';
 import { describeError } from '../errors.ts';
-import { findApp, rows } from './app-store.ts';
+import { parseAppConversationId } from '../im/app-chats.ts';
+import { findApp } from './app-store.ts';
+import { isQueued } from './callbacks.ts';
 import { autoReply, callbackMessage, canChat } from './chat-partner.ts';
+import { readImFile } from './im-files.ts';
 
 /**
  * What people write to apps, answered. A person's message to an app is an ordinary im send into their
@@ -17,8 +20,6 @@ import { autoReply, callbackMessage, canChat } from './chat-partner.ts';
 const CONSUMER = 'apps.chat-partner';
 const STREAM = 'message.stored';
 const BATCH = 200;
-/** Files people send are copied to the app's media in chunks of this many bytes (im's read limit). */
-const READ_CHUNK = 4 * 1024 * 1024;
 
 type Caller = Pick<Context, 'call'>;
 
@@ -32,17 +33,6 @@ export interface FollowDeps {
   /** Keeps a person's file as the app's media; answers its media_id. */
   storeMedia: (appId: string, type: 'image' | 'file', name: string, bytes: Buffer) => Promise<string>;
   warn: (message: string) => void;
-}
-
-async function readWholeFile(ctx: Caller, userId: number, fileId: string): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  for (let offset = 0; ; ) {
-    const r = await ctx.call<{ length: number; size: number; data: string }, object>('im.files.read', { userId, fileId, offset, length: READ_CHUNK });
-    parts.push(Buffer.from(r.data, 'base64'));
-    offset += r.length;
-    if (offset >= r.size || r.length === 0) break;
-  }
-  return Buffer.concat(parts);
 }
 
 async function answer(ctx: Caller, db: Database, deps: FollowDeps, m: StoredEvent['payload'], appId: string, userId: number): Promise<void> {
@@ -61,11 +51,11 @@ async function answer(ctx: Caller, db: Database, deps: FollowDeps, m: StoredEven
   }
   if (!app.callbackUrl) return;
   const packageId = `chat-${m.id}`;
-  if ((await rows(db, 'SELECT id FROM openapi_callbacks WHERE app_id = ? AND package_id = ?', [appId, packageId])).length) return;
+  if (await isQueued(db, appId, packageId)) return;
   const { account } = await ctx.call<{ account: string }, object>('org.users.get', { id: userId });
   let mediaId: string | undefined;
   if (m.type === 'image' || m.type === 'file') {
-    mediaId = await deps.storeMedia(appId, m.type, String(m.body.name ?? 'file'), await readWholeFile(ctx, userId, String(m.body.fileId)));
+    mediaId = await deps.storeMedia(appId, m.type, String(m.body.name ?? 'file'), await readImFile(ctx, userId, String(m.body.fileId)));
   }
   const msgType = m.type as 'text' | 'image' | 'file';
   await deps.enqueue(appId, { ...callbackMessage({ fromUser: account, msgType, content: String(m.body.text ?? ''), mediaId }, new Date()), packageId });
@@ -80,16 +70,16 @@ export async function followAppChats(ctx: Caller, db: Database, deps: FollowDeps
     const page = await ctx.call<{ events: StoredEvent[]; last: number }, object>('eventlog.read', { after, limit: BATCH, topics: [STREAM] });
     for (const e of page.events) {
       const m = e.payload;
-      const chat = /^a:([A-Za-z0-9_-]{1,50}):(\d{1,10})$/.exec(m.conversationId);
-      if (chat && !m.senderApp && m.senderId === Number(chat[2])) {
+      const chat = parseAppConversationId(m.conversationId);
+      if (chat && !m.senderApp && m.senderId === chat.userId) {
         try {
-          await answer(ctx, db, deps, m, chat[1], m.senderId);
+          await answer(ctx, db, deps, m, chat.appId, m.senderId);
           done++;
         } catch (err) {
           // A refusal (the person left, the file was purged) will not change on retry: note it and go on.
           // Anything else (storage down) stops here and is retried from this message on the next wake-up.
           if (describeError(err).status >= 500) throw err;
-          deps.warn(`message ${m.id} to app ${chat[1]} was not answered: ${(err as Error).message}`);
+          deps.warn(`message ${m.id} to app ${chat.appId} was not answered: ${(err as Error).message}`);
         }
         await ctx.call('eventlog.cursor.commit', { consumer: CONSUMER, stream: STREAM, position: e.seq });
       }

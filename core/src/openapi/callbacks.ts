@@ -22,6 +22,11 @@ export function pauseAfter(attempt: number): number {
   return Math.min(MAX_PAUSE_MS, FIRST_RETRY_MS * 2 ** Math.max(0, attempt - 1));
 }
 
+/** Whether a callback with this packageId was ever queued for the app (followers queue each once). */
+export async function isQueued(db: Database, appId: string, packageId: string): Promise<boolean> {
+  return (await rows(db, 'SELECT id FROM openapi_callbacks WHERE app_id = ? AND package_id = ?', [appId, packageId])).length > 0;
+}
+
 export async function enqueueCallback(
   db: Database,
   appId: string,

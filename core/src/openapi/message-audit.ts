@@ -1,6 +1,7 @@
 import type { Context } from 'moleculer';
 import type { Database } from '../db/database.ts';
-import { findApp, rows } from './app-store.ts';
+import { findApp } from './app-store.ts';
+import { isQueued } from './callbacks.ts';
 
 /**
  * Message audit (会话消息回调, docs/api/c01_00010.md): while the built-in app sysMsgMonitor has a callback
@@ -62,8 +63,7 @@ export async function followAudit(ctx: Caller, db: Database, enqueue: (appId: st
     for (const e of page.events) {
       const m = e.payload;
       const packageId = `msg-${m.id}`;
-      const seen = await rows(db, 'SELECT id FROM openapi_callbacks WHERE app_id = ? AND package_id = ?', ['sysMsgMonitor', packageId]);
-      if (seen.length) continue;
+      if (await isQueued(db, 'sysMsgMonitor', packageId)) continue;
       const single = /^s:(\d+):(\d+)$/.exec(m.conversationId);
       const other = single ? (Number(single[1]) === m.senderId ? Number(single[2]) : Number(single[1])) : null;
       await enqueue('sysMsgMonitor', { ...auditMessage(m, await account(m.senderId), other === null ? null : await account(other)), packageId });

@@ -5,6 +5,7 @@ import { qiaoError } from '../errors.ts';
 import type { CgiDeps, CgiRoute } from './cgi.ts';
 import { findMedia, readMedia, storeMedia } from './cgi-media.ts';
 import { cgiError } from './errcodes.ts';
+import { readImFile } from './im-files.ts';
 import { optString } from './params.ts';
 import type { Caller } from './replace-all.ts';
 
@@ -92,19 +93,9 @@ export async function exportSession(
   const fetchFile = async (fileId: string): Promise<Img> => {
     const known = files.get(fileId);
     if (known) return known;
-    const parts: Buffer[] = [];
-    let size = Infinity;
-    let name = fileId;
-    for (let offset = 0; offset < size; ) {
-      const r = await ctx.call<{ length: number; size: number; data: string }, object>('im.files.read', { userId: input.userId, fileId, offset });
-      size = r.size;
-      parts.push(Buffer.from(r.data, 'base64'));
-      offset += r.length;
-      if (r.length === 0) break;
-    }
+    const data = await readImFile(ctx, input.userId, fileId);
     const stat = await ctx.call<{ name?: string; size: number; mime?: string }, object>('im.files.stat', { userId: input.userId, fileId });
-    name = stat.name ?? name;
-    const data = Buffer.concat(parts);
+    const name = stat.name ?? fileId;
     bytes += data.length;
     if (bytes > MAX_BYTES) throw qiaoError('QIAO_PAYLOAD_TOO_LARGE', `the messages' files come to more than ${MAX_BYTES} bytes; export fewer at once`, { field: 'messageIds' });
     const id = `${fileId}-${data.length}`;
