@@ -193,8 +193,7 @@ export default function appsService({ config, db }: ServiceDeps): ServiceSchema 
       'sso.issue': {
         params: { userId, appId: { ...appId, optional: true } },
         async handler(ctx: Context<{ userId: number; appId?: string }>) {
-          const user = await ctx.call<OrgUser, object>('org.users.get', { id: ctx.params.userId });
-          if (user.status !== 'active') throw qiaoError('QIAO_FORBIDDEN', `user ${user.id} is ${user.status}`, { field: 'userId' });
+          const user = await this.activeUser(ctx, ctx.params.userId);
           const app = ctx.params.appId ? await getApp(db, ctx.params.appId) : null;
           const issued = await issueSsoToken(db, user.id, app?.appId ?? null, new Date());
           return { ...issued, url: app?.homeUrl ? withToken(app.homeUrl, issued.token) : null };
@@ -212,8 +211,7 @@ export default function appsService({ config, db }: ServiceDeps): ServiceSchema 
       'chat.open': {
         params: { appId, userId },
         async handler(ctx: Context<{ appId: string; userId: number }>) {
-          const app = await getApp(db, ctx.params.appId);
-          if (!canChat(app)) throw qiaoError('QIAO_FORBIDDEN', `app "${app.appId}" does not take messages`, { field: 'appId' });
+          const app = await this.chatApp(ctx.params.appId);
           return ctx.call('im.apps.open', { appId: app.appId, appName: app.name, userId: ctx.params.userId });
         },
       },
@@ -224,12 +222,10 @@ export default function appsService({ config, db }: ServiceDeps): ServiceSchema 
       'menu.click': {
         params: { appId, userId, key: { type: 'string', min: 1, max: 100 } },
         async handler(ctx: Context<{ appId: string; userId: number; key: string }>) {
-          const app = await getApp(db, ctx.params.appId);
-          if (!canChat(app)) throw qiaoError('QIAO_FORBIDDEN', `app "${app.appId}" does not take messages`, { field: 'appId' });
+          const app = await this.chatApp(ctx.params.appId);
           const item = findMenuItem(app.menus, ctx.params.key);
           if (!item) throw qiaoError('QIAO_NOT_FOUND', `app "${app.appId}" has no menu item "${ctx.params.key}"`, { field: 'key' });
-          const user = await ctx.call<OrgUser, object>('org.users.get', { id: ctx.params.userId });
-          if (user.status !== 'active') throw qiaoError('QIAO_FORBIDDEN', `user ${user.id} is ${user.status}`, { field: 'userId' });
+          const user = await this.activeUser(ctx, ctx.params.userId);
           if (item.type === 'url') {
             const issued = await issueSsoToken(db, user.id, app.appId, new Date());
             return { url: withToken(item.url ?? '', issued.token) };
@@ -253,8 +249,7 @@ export default function appsService({ config, db }: ServiceDeps): ServiceSchema 
           key: { type: 'string', min: 1, max: 100, optional: true },
         },
         async handler(ctx: Context<{ appId: string; userId: number; conversationId: string; messageIds: number[]; key?: string }>) {
-          const app = await getApp(db, ctx.params.appId);
-          if (!canChat(app)) throw qiaoError('QIAO_FORBIDDEN', `app "${app.appId}" does not take messages`, { field: 'appId' });
+          const app = await this.chatApp(ctx.params.appId);
           const item = ctx.params.key ? findMenuItem(app.menus, ctx.params.key) : null;
           if (ctx.params.key && (!item || item.type !== 'url')) throw qiaoError('QIAO_NOT_FOUND', `app "${app.appId}" has no url menu item "${ctx.params.key}"`, { field: 'key' });
           const target = item?.url ?? app.homeUrl;
@@ -299,6 +294,17 @@ export default function appsService({ config, db }: ServiceDeps): ServiceSchema 
     },
 
     methods: {
+      /** An app people can write to now; any other is refused naming `appId`. */
+      async chatApp(id: string): Promise<App> {
+        const app = await getApp(db, id);
+        if (!canChat(app)) throw qiaoError('QIAO_FORBIDDEN', `app "${app.appId}" does not take messages`, { field: 'appId' });
+        return app;
+      },
+      async activeUser(ctx: Context, id: number): Promise<OrgUser> {
+        const user = await ctx.call<OrgUser, object>('org.users.get', { id });
+        if (user.status !== 'active') throw qiaoError('QIAO_FORBIDDEN', `user ${user.id} is ${user.status}`, { field: 'userId' });
+        return user;
+      },
       async companyBuin(): Promise<number> {
         if (buin === null) buin = (await this.broker.call<{ company: { buin: number } }>('system.info')).company.buin;
         return buin;
