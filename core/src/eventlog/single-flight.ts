@@ -3,10 +3,10 @@
  * while one runs makes it go round once more instead of starting a second (which would read the same
  * events from the same cursor). Errors are reported, not thrown: the next wake-up or poll retries.
  */
-export function singleFlight(run: () => Promise<number>, onError: (err: Error) => void): () => Promise<number> {
+export function singleFlight(run: () => Promise<number>, onError: (err: Error) => void): (() => Promise<number>) & { running(): Promise<number> | null } {
   let running: Promise<number> | null = null;
   let again = false;
-  return () => {
+  const go = () => {
     if (running) {
       again = true;
       return running;
@@ -27,4 +27,6 @@ export function singleFlight(run: () => Promise<number>, onError: (err: Error) =
     })();
     return running;
   };
+  // For a service stopping: wait for a run under way without starting one.
+  return Object.assign(go, { running: () => running });
 }

@@ -12,6 +12,7 @@ import {
   type Actor,
   type CreateConversationInput,
 } from './conversations.ts';
+import { singleFlight } from '../eventlog/single-flight.ts';
 import { createDepartmentGroup, followOrgBatch } from './department-groups.ts';
 import { FileStore, SHA256_PATTERN, UPLOAD_ID_PATTERN } from './files/file-store.ts';
 import {
@@ -592,30 +593,6 @@ export default function imService({ config, db }: ServiceDeps): ServiceSchema {
         const { userIds: online } = await ctx.call<{ userIds: number[] }>('presence.online');
         return new Set(online);
       },
-      /** Brings department groups up to date with the log; calls while one runs make it go round again. */
-      followOrg(): Promise<void> {
-        if (this.following) {
-          this.followAgain = true;
-          return this.following;
-        }
-        this.following = (async () => {
-          try {
-            do {
-              this.followAgain = false;
-              for (;;) {
-                const commit = await followOrgBatch(db);
-                this.announce(commit);
-                if (commit.result.applied === 0) break;
-              }
-            } while (this.followAgain);
-          } catch (err) {
-            this.logger.warn(`im: following org changes failed, retrying on the next wake-up: ${(err as Error).message}`);
-          } finally {
-            this.following = null;
-          }
-        })();
-        return this.following;
-      },
       async housekeeping() {
         const files = await purgeFiles(db, store);
         const syncPruned = await pruneSync(db, (await readSettings(db)).syncRetentionDays);
@@ -624,8 +601,19 @@ export default function imService({ config, db }: ServiceDeps): ServiceSchema {
     },
 
     created() {
-      this.following = null;
-      this.followAgain = false;
+      /** Brings department groups up to date with the log; calls while one runs make it go round again. */
+      this.followOrg = singleFlight(
+        async () => {
+          let applied = 0;
+          for (;;) {
+            const commit = await followOrgBatch(db);
+            this.announce(commit);
+            if (commit.result.applied === 0) return applied;
+            applied += commit.result.applied;
+          }
+        },
+        (err) => this.logger.warn(`im: following org changes failed, retrying on the next wake-up: ${err.message}`),
+      );
       this.task = null;
       this.poll = null;
     },
@@ -651,7 +639,7 @@ export default function imService({ config, db }: ServiceDeps): ServiceSchema {
       const task = this.task as ScheduledTask | null;
       this.task = null;
       if (task) await task.destroy();
-      await this.following;
+      await this.followOrg.running();
     },
   };
 }
