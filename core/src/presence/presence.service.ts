@@ -86,9 +86,7 @@ export default function presenceService(_deps: ServiceDeps): ServiceSchema {
           const entries: ExternalEntry[] = ctx.params.entries.map((e) => ({ userId: e.userId, status: e.status, at, since }));
           const changed = state.setExternal(ctx.params.source, entries);
           this.notify(changed);
-          for (let i = 0; i < entries.length; i += SNAPSHOT_PART) {
-            this.share({ origin, kind: 'set', source: ctx.params.source, entries: entries.slice(i, i + SNAPSHOT_PART) });
-          }
+          this.shareSet(ctx.params.source, entries);
           return { source: ctx.params.source, changed: changed.length };
         },
       },
@@ -162,7 +160,7 @@ export default function presenceService(_deps: ServiceDeps): ServiceSchema {
         if (!node || node.id === this.broker.nodeID || !node.services?.some((s) => s.name === 'presence')) return;
         for (const { source: name, clearedAt, entries } of state.externalState()) {
           if (clearedAt !== null) this.share({ origin, kind: 'clear', source: name, at: clearedAt });
-          for (let i = 0; i < entries.length; i += SNAPSHOT_PART) this.share({ origin, kind: 'set', source: name, entries: entries.slice(i, i + SNAPSHOT_PART) });
+          this.shareSet(name, entries);
         }
       },
       '$node.disconnected'(ctx: Context<{ node?: { id?: string } }>) {
@@ -175,6 +173,10 @@ export default function presenceService(_deps: ServiceDeps): ServiceSchema {
     },
 
     methods: {
+      /** A source's entries to the other instances, in parts no larger than a gateway's snapshot part. */
+      shareSet(name: string, entries: ExternalEntry[]) {
+        for (let i = 0; i < entries.length; i += SNAPSHOT_PART) this.share({ origin, kind: 'set', source: name, entries: entries.slice(i, i + SNAPSHOT_PART) });
+      },
       clearSource(name: string): number {
         const at = Date.now();
         const changed = state.clearExternal(name, at);
