@@ -1,6 +1,6 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { qiaoError } from '../errors.ts';
-import { me as caller, requireUser } from '../gateway/client/identity.ts';
+import { me, requireUser } from '../gateway/client/identity.ts';
 import { toHttpError } from '../gateway/http-error.ts';
 import type { CgiInput, CgiOutput } from './cgi.ts';
 import { ERRCODE } from './errcodes.ts';
@@ -96,10 +96,10 @@ export default async function openApiRoutes(app: FastifyInstance): Promise<void>
 
   // ---- clients: the app panel and `$TOKEN$` -----------------------------------------------------------
   // The same token check as every client-API route: before the body, refusals naming `authorization`.
+  const authenticateUser = requireUser(app.broker);
   app.addHook('onRequest', async (req, reply) => {
-    if (req.url.startsWith('/v1/')) await requireUser(app.broker)(req, reply);
+    if (req.url.startsWith('/v1/')) await authenticateUser(req, reply);
   });
-  const me = (req: FastifyRequest) => Promise.resolve(caller(req));
   /** These routes share the `/cgi` raw-body parser, so they read their JSON themselves. */
   const jsonBody = (req: FastifyRequest, shape: string): Record<string, unknown> => {
     try {
@@ -111,35 +111,35 @@ export default async function openApiRoutes(app: FastifyInstance): Promise<void>
     throw qiaoError('QIAO_BAD_REQUEST', `request body must be a JSON object: ${shape}`, { field: 'body' });
   };
   app.get('/v1/apps', async (req) => {
-    const who = await me(req);
+    const who = me(req);
     const deviceType = (req.query as { deviceType?: string }).deviceType === 'mobile' ? 'mobile' : 'desktop';
     return app.broker.call('apps.client.list', { userId: who.userId, deviceType });
   });
   app.post('/v1/apps/:appId/sso-token', async (req) => {
-    const who = await me(req);
+    const who = me(req);
     return app.broker.call('apps.sso.issue', { userId: who.userId, appId: (req.params as { appId: string }).appId });
   });
   app.post('/v1/apps/:appId/chat', async (req) => {
-    const who = await me(req);
+    const who = me(req);
     return app.broker.call('apps.chat.open', { userId: who.userId, appId: (req.params as { appId: string }).appId });
   });
   app.post('/v1/apps/:appId/menu', async (req) => {
-    const who = await me(req);
+    const who = me(req);
     const body = jsonBody(req, '{ "key": "..." }') as { key?: unknown };
     return app.broker.call('apps.menu.click', { userId: who.userId, appId: (req.params as { appId: string }).appId, key: body.key });
   });
   app.post('/v1/apps/:appId/session-export', async (req) => {
-    const who = await me(req);
+    const who = me(req);
     const body = jsonBody(req, '{ "conversationId": "...", "messageIds": [...], "key"?: "..." }');
     return app.broker.call('apps.session.export', { ...body, userId: who.userId, appId: (req.params as { appId: string }).appId });
   });
   app.post('/v1/sms', async (req) => {
-    const who = await me(req);
+    const who = me(req);
     const body = jsonBody(req, '{ "mobiles": [...], "content": "..." }') as { mobiles?: unknown; content?: unknown };
     return app.broker.call('apps.sms.send', { userId: who.userId, mobiles: body.mobiles, content: body.content });
   });
   app.post('/v1/sso-token', async (req) => {
-    const who = await me(req);
+    const who = me(req);
     return app.broker.call('apps.sso.issue', { userId: who.userId });
   });
 }
