@@ -14,6 +14,8 @@ import os from 'node:os';
 import path from 'node:path';
 import type { StoredMessage } from './hooks.ts';
 
+export { forEachDatabase, createTestDatabase, testDialects, type TestDialect, type TestDatabase } from './test-databases.ts';
+
 export interface PluginTestCoreOptions {
   /** The folder that holds the plugin's plugin.json. */
   pluginDir: string;
@@ -96,16 +98,13 @@ export async function startPluginTestCore(options: PluginTestCoreOptions): Promi
     pluginId: manifest.id,
     call: <T>(action: string, params?: unknown) => app.broker.call<T, unknown>(action, params),
     async createUsers(...accounts) {
-      // The org service owns users; until a test needs more, plain rows are enough for messaging.
+      // Through the org and auth actions, as an admin would: people who exist, hold a seat and can be sent to.
       const ids: number[] = [];
       for (const account of accounts) {
-        const now = new Date();
-        await app.db!.sequelize.query('INSERT INTO users (account, name, status, authorised, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)', {
-          replacements: [account, account, 'active', true, now, now],
-        });
-        const [row] = (await app.db!.sequelize.query('SELECT id FROM users WHERE account = ?', { replacements: [account], plain: false }))[0] as Array<{ id: number }>;
-        ids.push(Number(row.id));
+        const user = await app.broker.call<{ id: number }, object>('org.users.create', { account, name: account });
+        ids.push(Number(user.id));
       }
+      if (ids.length) await app.broker.call('auth.users.authorise', { userIds: ids });
       return ids;
     },
     async createConversation(memberIds, name) {

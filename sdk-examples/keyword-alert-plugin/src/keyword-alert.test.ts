@@ -3,8 +3,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startPluginTestCore, type PluginTestCore } from '@qiao/plugin-api/testing';
-import { forEachDatabase } from '../../../test/support/databases.ts';
+import { forEachDatabase, startPluginTestCore, type PluginTestCore } from '@qiao/plugin-api/testing';
 
 const pluginDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
